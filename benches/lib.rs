@@ -1,0 +1,1 @@
+//! Shared helpers for the benchmarks; the benches themselves are added with the code they measure.

@@ -1,0 +1,290 @@
+//! The command table: every command of 5.1 with its usage line, description and flags, and
+//! the dispatch from the first word to the command's function.
+
+mod system;
+
+use crate::flags::{self, Flag, Parsed};
+use crate::{CliError, Session, GLOBAL_FLAGS};
+use std::fmt::Write as _;
+
+type Run = fn(&mut Session, &Parsed) -> Result<i32, CliError>;
+
+/// One client command.
+pub struct Command {
+    pub name: &'static str,
+    /// What follows `berth NAME` in the usage line.
+    pub usage: &'static str,
+    pub about: &'static str,
+    pub flags: &'static [Flag],
+    /// Whether flags may follow positional words (`rm web -f`); not for commands that pass
+    /// the rest of the line on, like `run IMAGE CMD ARGS`.
+    pub interspersed: bool,
+    /// `None` for a command whose issue has not landed yet: it says so instead of pretending.
+    pub run: Option<Run>,
+}
+
+const fn command(name: &'static str, usage: &'static str, about: &'static str) -> Command {
+    Command {
+        name,
+        usage,
+        about,
+        flags: &[],
+        interspersed: true,
+        run: None,
+    }
+}
+
+/// Every command of 5.1.5–5.1.37, in the order `berth help` lists them.
+pub static COMMANDS: &[Command] = &[
+    command(
+        "attach",
+        "[OPTIONS] CONTAINER",
+        "Attach to a running container",
+    ),
+    command(
+        "build",
+        "[OPTIONS] PATH | URL | -",
+        "Build an image from a Dockerfile",
+    ),
+    command(
+        "commit",
+        "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        "Create a new image from a container's changes",
+    ),
+    command(
+        "cp",
+        "CONTAINER:PATH HOSTPATH",
+        "Copy files or folders from a container's file system to the host",
+    ),
+    command(
+        "diff",
+        "CONTAINER",
+        "Inspect changes on a container's file system",
+    ),
+    command(
+        "events",
+        "[OPTIONS]",
+        "Get real time events from the server",
+    ),
+    command(
+        "export",
+        "CONTAINER",
+        "Stream the contents of a container as a tar archive",
+    ),
+    command(
+        "help",
+        "[COMMAND]",
+        "Show the list of commands, or one command's usage",
+    ),
+    command("history", "[OPTIONS] IMAGE", "Show the history of an image"),
+    command("images", "[OPTIONS] [NAME]", "List images"),
+    command(
+        "import",
+        "URL|- [REPOSITORY[:TAG]]",
+        "Create a new file system image from the contents of a tarball",
+    ),
+    Command {
+        run: Some(system::info),
+        ..command("info", "", "Display system-wide information")
+    },
+    command("insert", "IMAGE URL PATH", "Insert a file in an image"),
+    command(
+        "inspect",
+        "CONTAINER|IMAGE [CONTAINER|IMAGE...]",
+        "Return low-level information on a container or image",
+    ),
+    command(
+        "kill",
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Kill a running container",
+    ),
+    command(
+        "load",
+        "",
+        "Load an image from a tar archive on standard input",
+    ),
+    command(
+        "login",
+        "[OPTIONS] [SERVER]",
+        "Register or log in to a registry server",
+    ),
+    command(
+        "logs",
+        "[OPTIONS] CONTAINER",
+        "Fetch the logs of a container",
+    ),
+    command(
+        "port",
+        "CONTAINER PRIVATE_PORT",
+        "Look up the public-facing port which is NAT-ed to PRIVATE_PORT",
+    ),
+    command("ps", "[OPTIONS]", "List containers"),
+    command(
+        "pull",
+        "NAME[:TAG]",
+        "Pull an image or a repository from a registry",
+    ),
+    command(
+        "push",
+        "NAME[:TAG]",
+        "Push an image or a repository to a registry",
+    ),
+    command(
+        "restart",
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Restart a running container",
+    ),
+    command(
+        "rm",
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Remove one or more containers",
+    ),
+    command("rmi", "IMAGE [IMAGE...]", "Remove one or more images"),
+    command(
+        "run",
+        "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "Run a command in a new container",
+    ),
+    command(
+        "save",
+        "IMAGE",
+        "Save an image to a tar archive on standard output",
+    ),
+    command("search", "TERM", "Search for an image in the index"),
+    command(
+        "start",
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Start a stopped container",
+    ),
+    command(
+        "stop",
+        "[OPTIONS] CONTAINER [CONTAINER...]",
+        "Stop a running container",
+    ),
+    command(
+        "tag",
+        "[OPTIONS] IMAGE [REGISTRYHOST/][USERNAME/]NAME[:TAG]",
+        "Tag an image into a repository",
+    ),
+    command(
+        "top",
+        "CONTAINER [ps OPTIONS]",
+        "Look up the running processes of a container",
+    ),
+    Command {
+        run: Some(system::version),
+        ..command("version", "", "Show the berth version information")
+    },
+    command(
+        "wait",
+        "CONTAINER [CONTAINER...]",
+        "Block until a container stops, then print its exit code",
+    ),
+];
+
+pub fn find(name: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// Runs what the global parse found: help, the version flag, or a command.
+pub fn dispatch(session: &mut Session) -> Result<i32, CliError> {
+    let globals = session.globals.clone();
+    if globals.bool(GLOBAL_FLAGS, "version") || globals.bool(GLOBAL_FLAGS, "Version") {
+        writeln!(session.out, "{}", system::version_line(&session.build))?;
+        return Ok(0);
+    }
+    let Some((name, words)) = globals.args.split_first() else {
+        write!(session.out, "{}", main_help())?;
+        return Ok(0);
+    };
+    if globals.bool(GLOBAL_FLAGS, "help") {
+        write!(session.out, "{}", main_help())?;
+        return Ok(0);
+    }
+    if name == "help" {
+        return help(session, words);
+    }
+    let command = find(name)
+        .ok_or_else(|| CliError::usage(format!("berth: '{name}' is not a berth command"), None))?;
+    let specs = with_help_flag(command.flags);
+    let parsed = flags::parse(&specs, words, command.interspersed)
+        .map_err(|e| CliError::usage(e.to_string(), Some(command.name)))?;
+    if parsed.bool(&specs, "help") {
+        write!(session.out, "{}", command_help(command))?;
+        return Ok(0);
+    }
+    match command.run {
+        Some(run) => run(session, &parsed),
+        None => Err(CliError::Failed(format!(
+            "'berth {name}' is not implemented in this build of berth yet"
+        ))),
+    }
+}
+
+fn help(session: &mut Session, words: &[String]) -> Result<i32, CliError> {
+    let text = match words.first() {
+        None => main_help(),
+        Some(name) => command_help(find(name).ok_or_else(|| {
+            CliError::usage(format!("berth: '{name}' is not a berth command"), None)
+        })?),
+    };
+    write!(session.out, "{text}")?;
+    Ok(0)
+}
+
+fn with_help_flag(specs: &[Flag]) -> Vec<Flag> {
+    let mut all = specs.to_vec();
+    all.push(Flag::boolean(None, "help", false, "Print usage"));
+    all
+}
+
+/// `berth`, `berth help`, `berth --help`.
+pub fn main_help() -> String {
+    let mut out = String::from("Usage: berth [OPTIONS] COMMAND [arg...]\n\n");
+    out.push_str(&flags::render_help(GLOBAL_FLAGS));
+    out.push_str("\nA self-sufficient runtime for linux containers.\n\nCommands:\n");
+    for c in COMMANDS {
+        let _ = writeln!(out, "    {:<10}{}", c.name, c.about);
+    }
+    out.push_str("\nRun 'berth COMMAND --help' for more information on a command.\n");
+    out
+}
+
+/// `berth help CMD`, `berth CMD --help`.
+pub fn command_help(command: &Command) -> String {
+    let usage = format!("berth {} {}", command.name, command.usage);
+    let mut out = format!("\nUsage: {}\n\n{}\n\n", usage.trim_end(), command.about);
+    out.push_str(&flags::render_help(&with_help_flag(command.flags)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_command_is_listed_once() {
+        let documented = [
+            "attach", "build", "commit", "cp", "diff", "events", "export", "history", "images",
+            "import", "info", "insert", "inspect", "kill", "load", "login", "logs", "port", "ps",
+            "pull", "push", "restart", "rm", "rmi", "run", "save", "search", "start", "stop",
+            "tag", "top", "version", "wait",
+        ];
+        for name in documented {
+            assert_eq!(
+                COMMANDS.iter().filter(|c| c.name == name).count(),
+                1,
+                "{name}"
+            );
+        }
+        let help = main_help();
+        assert!(documented
+            .iter()
+            .all(|name| help.contains(&format!("    {name:<10}"))));
+    }
+
+    #[test]
+    fn command_help_shows_usage_and_flags() {
+        insta::assert_snapshot!(command_help(find("version").unwrap()));
+    }
+}

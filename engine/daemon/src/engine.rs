@@ -1,0 +1,136 @@
+//! The daemon's state and the [`Backend`](crate::http::Backend) the HTTP routes call.
+
+use crate::config::Config;
+use crate::host;
+use berth_api::system::{Component, Info, Platform, Runtime, Swarm, Version};
+use berth_api::{ApiVersion, BuildInfo};
+use std::collections::BTreeMap;
+
+pub struct Engine {
+    config: Config,
+    build: BuildInfo,
+    /// Stable across restarts: kept in the graph root.
+    id: String,
+    storage_driver: String,
+}
+
+impl Engine {
+    pub fn new(config: Config, build: BuildInfo, id: String) -> Engine {
+        let storage_driver = config
+            .storage_driver
+            .clone()
+            .unwrap_or_else(|| "overlay".into());
+        Engine {
+            config,
+            build,
+            id,
+            storage_driver,
+        }
+    }
+}
+
+impl crate::http::Backend for Engine {
+    fn version(&self) -> Version {
+        let kernel = host::kernel_version();
+        let details = BTreeMap::from([
+            ("ApiVersion".to_string(), ApiVersion::CURRENT.to_string()),
+            ("MinAPIVersion".to_string(), ApiVersion::MIN.to_string()),
+            ("GitCommit".to_string(), self.build.git_commit.clone()),
+            ("GoVersion".to_string(), self.build.rustc.clone()),
+            ("Os".to_string(), "linux".to_string()),
+            ("Arch".to_string(), go_arch().to_string()),
+            ("BuildTime".to_string(), self.build.build_time.clone()),
+            ("Experimental".to_string(), "false".to_string()),
+            ("KernelVersion".to_string(), kernel.clone()),
+        ]);
+        Version {
+            platform: Platform {
+                name: "berth".into(),
+            },
+            components: vec![Component {
+                name: "Engine".into(),
+                version: self.build.version.clone(),
+                details,
+            }],
+            version: self.build.version.clone(),
+            api_version: ApiVersion::CURRENT.to_string(),
+            min_api_version: ApiVersion::MIN.to_string(),
+            git_commit: self.build.git_commit.clone(),
+            go_version: self.build.rustc.clone(),
+            os: "linux".into(),
+            arch: go_arch().into(),
+            kernel_version: kernel,
+            experimental: false,
+            build_time: self.build.build_time.clone(),
+        }
+    }
+
+    fn info(&self) -> Info {
+        let cgroups = host::cgroups();
+        let (operating_system, os_version) = host::operating_system();
+        let mut warnings = Vec::new();
+        if !cgroups.swap_limit {
+            warnings.push("WARNING: No swap limit support".to_string());
+        }
+        if !host::ipv4_forwarding() {
+            warnings.push("WARNING: IPv4 forwarding is disabled".to_string());
+        }
+        Info {
+            id: self.id.clone(),
+            driver: self.storage_driver.clone(),
+            driver_status: vec![["Backing Filesystem".into(), "extfs".into()]],
+            memory_limit: cgroups.memory_limit,
+            swap_limit: cgroups.swap_limit,
+            cpu_shares: true,
+            pids_limit: true,
+            ipv4_forwarding: host::ipv4_forwarding(),
+            debug: self.config.debug,
+            n_fd: host::open_fds(),
+            n_goroutines: host::threads(),
+            system_time: berth_api::time::now_rfc3339(),
+            logging_driver: "json-file".into(),
+            cgroup_driver: "cgroupfs".into(),
+            cgroup_version: if cgroups.v2_only { "2" } else { "1" }.into(),
+            kernel_version: host::kernel_version(),
+            operating_system,
+            os_version,
+            os_type: "linux".into(),
+            architecture: std::env::consts::ARCH.into(),
+            index_server_address: "https://index.docker.io/v1/".into(),
+            ncpu: host::cpu_count(),
+            mem_total: host::mem_total(),
+            docker_root_dir: self.config.graph.display().to_string(),
+            name: host::hostname(),
+            server_version: self.build.version.clone(),
+            runtimes: BTreeMap::from([(
+                "berth".to_string(),
+                Runtime {
+                    path: "berth".into(),
+                },
+            )]),
+            default_runtime: "berth".into(),
+            swarm: Swarm {
+                local_node_state: "inactive".into(),
+                ..Default::default()
+            },
+            isolation: String::new(),
+            security_options: vec!["name=seccomp,profile=default".into()],
+            warnings,
+            execution_driver: format!("berth-{}", self.build.version),
+            ..Default::default()
+        }
+    }
+
+    fn cors(&self) -> bool {
+        self.config.api_enable_cors
+    }
+}
+
+/// Go's name for this architecture, which is what Docker clients show.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}

@@ -1,0 +1,217 @@
+//! The Remote API over HTTP: accepts connections on every listener, checks the API version in
+//! the path, finds the route, and adds the headers every answer carries. Handlers reach the
+//! engine only through the [`Backend`] trait, so the routes can be driven against a stub.
+
+mod query;
+mod response;
+mod router;
+mod system;
+
+pub use response::{ApiError, Body, Reply};
+
+use crate::listen::Listener;
+use berth_api::ApiVersion;
+use http::{header, HeaderValue, Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use query::Query;
+use router::{match_path, split_version, Params};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// What the HTTP layer needs from the engine.
+pub trait Backend: Send + Sync + 'static {
+    fn version(&self) -> berth_api::system::Version;
+    fn info(&self) -> berth_api::system::Info;
+    /// `--api-enable-cors`: send CORS headers and answer preflights.
+    fn cors(&self) -> bool;
+}
+
+/// One request as a handler sees it.
+pub struct Ctx {
+    pub backend: Arc<dyn Backend>,
+    pub version: ApiVersion,
+    pub params: Params,
+    pub query: Query,
+    pub head: http::request::Parts,
+    pub body: Incoming,
+}
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send>>;
+type Handler = fn(Ctx) -> HandlerFuture;
+
+struct Route {
+    method: Method,
+    pattern: &'static str,
+    handler: Handler,
+}
+
+macro_rules! route {
+    ($method:ident $pattern:literal => $handler:path) => {
+        Route {
+            method: Method::$method,
+            pattern: $pattern,
+            handler: |ctx| Box::pin($handler(ctx)),
+        }
+    };
+}
+
+/// Every endpoint, in the order they are tried.
+static ROUTES: &[Route] = &[
+    route!(GET "/_ping" => system::ping),
+    route!(HEAD "/_ping" => system::ping),
+    route!(GET "/version" => system::version),
+    route!(GET "/info" => system::info),
+];
+
+const CORS_HEADERS: &str =
+    "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth, X-Registry-Config";
+const CORS_METHODS: &str = "HEAD, GET, POST, DELETE, PUT, OPTIONS";
+
+/// Serves every listener until `shutdown` completes.
+pub async fn serve(
+    backend: Arc<dyn Backend>,
+    listeners: Vec<Listener>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        tasks.spawn(accept_loop(backend.clone(), listener));
+    }
+    shutdown.await;
+    tasks.shutdown().await;
+}
+
+async fn accept_loop(backend: Arc<dyn Backend>, listener: Listener) {
+    loop {
+        let accepted = match &listener {
+            Listener::Unix { listener, .. } => listener
+                .accept()
+                .await
+                .map(|(s, _)| spawn_connection(&backend, s)),
+            Listener::Tcp(listener) => listener
+                .accept()
+                .await
+                .map(|(s, _)| spawn_connection(&backend, s)),
+        };
+        if let Err(e) = accepted {
+            tracing::warn!("accept on {} failed: {e}", listener.describe());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn spawn_connection<S>(backend: &Arc<dyn Backend>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let backend = backend.clone();
+    tokio::spawn(async move {
+        let service = service_fn(move |req| {
+            let backend = backend.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(backend, req).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service);
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!("connection ended: {e}");
+        }
+    });
+}
+
+/// Answers one request; every answer, error or not, carries the common headers.
+pub async fn handle(backend: Arc<dyn Backend>, req: Request<Incoming>) -> Reply {
+    tracing::debug!("{} {}", req.method(), req.uri());
+    let cors = backend.cors();
+    let mut reply = match dispatch(backend, req).await {
+        Ok(reply) => reply,
+        Err((version, err)) => err.into_reply(version),
+    };
+    let headers = reply.headers_mut();
+    headers.insert("api-version", HeaderValue::from_static(API_VERSION_TEXT));
+    headers.insert("docker-experimental", HeaderValue::from_static("false"));
+    headers.insert("ostype", HeaderValue::from_static("linux"));
+    headers.insert(header::SERVER, HeaderValue::from_static(SERVER_TEXT));
+    if cors {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(CORS_HEADERS),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(CORS_METHODS),
+        );
+    }
+    reply
+}
+
+const API_VERSION_TEXT: &str = "1.41";
+const SERVER_TEXT: &str = concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)");
+
+/// Routes a request; an error comes with the API version whose error shape to use.
+async fn dispatch(
+    backend: Arc<dyn Backend>,
+    req: Request<Incoming>,
+) -> Result<Reply, (ApiVersion, ApiError)> {
+    let path = req.uri().path().to_string();
+    let (version_text, rest) = split_version(&path);
+    let version = match version_text {
+        None => ApiVersion::CURRENT,
+        Some(text) => check_version(text)?,
+    };
+    if req.method() == Method::OPTIONS {
+        return Ok(response::empty(StatusCode::OK));
+    }
+    let (route, params) = find_route(req.method(), rest).map_err(|e| (ApiVersion::CURRENT, e))?;
+    let (head, body) = req.into_parts();
+    let query = Query::parse(head.uri.query());
+    let ctx = Ctx {
+        backend,
+        version,
+        params,
+        query,
+        head,
+        body,
+    };
+    (route.handler)(ctx).await.map_err(|e| (version, e))
+}
+
+/// Accepts the versions berth serves. A refusal of an old version is worded in that
+/// version's error shape (plain text), as Docker does.
+fn check_version(text: &str) -> Result<ApiVersion, (ApiVersion, ApiError)> {
+    let version: ApiVersion = text.parse().map_err(|e: berth_api::VersionError| {
+        (ApiVersion::CURRENT, ApiError::bad_request(e.to_string()))
+    })?;
+    if version < ApiVersion::MIN {
+        return Err((version, ApiError::bad_request(format!(
+            "client version {version} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+            ApiVersion::MIN
+        ))));
+    }
+    if version > ApiVersion::CURRENT {
+        return Err((
+            ApiVersion::CURRENT,
+            ApiError::bad_request(format!(
+                "client version {version} is too new. Maximum supported API version is {}",
+                ApiVersion::CURRENT
+            )),
+        ));
+    }
+    Ok(version)
+}
+
+/// The route for a method and path. Like Docker, an unknown path and a known path with the
+/// wrong method both get a JSON 404, whatever the API version.
+fn find_route(method: &Method, path: &str) -> Result<(&'static Route, Params), ApiError> {
+    ROUTES
+        .iter()
+        .filter(|route| route.method == method)
+        .find_map(|route| match_path(route.pattern, path).map(|params| (route, params)))
+        .ok_or_else(|| ApiError::not_found("page not found"))
+}

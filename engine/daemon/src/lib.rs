@@ -1,0 +1,91 @@
+//! The berth daemon: guards (root, graph lock, pid file), listeners, and the Remote API server
+//! over the engine's state. `run` is what `berth -d` calls.
+
+pub mod config;
+pub mod engine;
+pub mod guard;
+pub mod host;
+pub mod http;
+pub mod listen;
+
+pub use config::{Config, ConfigError, Flags};
+
+use berth_api::BuildInfo;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Guard(#[from] guard::GuardError),
+    #[error("{0}")]
+    Listen(#[from] listen::ListenError),
+    #[error("cannot start the daemon's runtime: {0}")]
+    Runtime(io::Error),
+    #[error("cannot read or write {path}: {source}")]
+    State { path: String, source: io::Error },
+}
+
+/// Runs the daemon until SIGINT or SIGTERM. The sockets appear only once it is ready to
+/// answer, and are removed (with the pid file) when it stops.
+pub fn run(config: Config, build: BuildInfo) -> Result<(), DaemonError> {
+    guard::require_root()?;
+    let _lock = guard::GraphLock::acquire(&config.graph)?;
+    let _pidfile = guard::PidFile::create(&config.pidfile)?;
+    let id = engine_id(&config.graph)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    runtime.block_on(async {
+        let listeners = listen::bind_all(&config.listen_hosts())?;
+        for listener in &listeners {
+            tracing::info!("API listening on {}", listener.describe());
+        }
+        let engine = Arc::new(engine::Engine::new(config, build, id));
+        http::serve(engine, listeners, shutdown_signal()).await;
+        tracing::info!("daemon stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot watch for SIGTERM and SIGINT; stop the daemon with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+/// The engine's id: made once, kept in the graph root so `info` shows the same one always.
+fn engine_id(graph: &Path) -> Result<String, DaemonError> {
+    let path = graph.join("engine-id");
+    let state_error = |source| DaemonError::State {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(id) if id.trim().len() == 64 => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(state_error(e)),
+    }
+    let id = random_id().map_err(state_error)?;
+    guard::write_atomic(&path, id.as_bytes()).map_err(state_error)?;
+    Ok(id)
+}
+
+/// 64 hex characters from the kernel's random source, as Docker's ids are.
+pub fn random_id() -> io::Result<String> {
+    let mut bytes = [0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

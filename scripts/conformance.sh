@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the conformance suite.
+#   With DOCKER_HOST set: against that engine. ENGINE names its profile (berth, moby or a
+#   profile file), DOCKER_CLI its CLI, DAEMON_BIN its daemon program.
+#   Without: against a fresh berth daemon in a temporary root (its own socket, graph and pid
+#   file), compared with spec-tests/expectations/berth.tsv. `update` rewrites that file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-check}
+bin=target/release
+
+if [ -n "${DOCKER_HOST:-}" ]; then
+    exec "$bin/conformance" --engine "${ENGINE:-berth}" "${@:2}"
+fi
+
+root=$(mktemp -d /tmp/berth-conformance.XXXXXX)
+daemon_pid=""
+cleanup() {
+    status=$?
+    if [ -n "$daemon_pid" ]; then
+        kill -TERM "$daemon_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$daemon_pid" 2>/dev/null || true
+        wait "$daemon_pid" 2>/dev/null || true
+    fi
+    if [ "$status" != 0 ] && [ -f "$root/daemon.log" ]; then
+        echo "--- last lines of the berth daemon's log" >&2
+        tail -n 30 "$root/daemon.log" >&2
+    fi
+    grep -o " $root[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    rm -rf "$root"
+    exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+sock="unix://$root/berth.sock"
+"$bin/berth" -d -D -H "$sock" -g "$root/graph" -p "$root/berth.pid" >"$root/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 100); do
+    "$bin/berth" -H "$sock" version >/dev/null 2>&1 && break
+    kill -0 "$daemon_pid" 2>/dev/null || { echo "conformance: the berth daemon exited at start" >&2; exit 1; }
+    sleep 0.1
+done
+
+args=(--engine berth --expect spec-tests/expectations/berth.tsv)
+[ "$mode" = update ] && args+=(--update-expectations)
+DOCKER_HOST="$sock" DOCKER_CLI="$bin/berth" DAEMON_BIN="$bin/berth" "$bin/conformance" "${args[@]}"

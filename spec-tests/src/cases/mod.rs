@@ -1,0 +1,105 @@
+//! Every case of the suite. A case names the catalogue ids it covers, reaches the engine only
+//! through [`Engine`], and ends in an [`Outcome`]; an error is a failure with its message.
+//! Keep each case short: reading it should tell a newcomer what the documentation promises.
+
+mod api_system;
+mod cli_system;
+mod daemon;
+
+use crate::engine::Engine;
+use crate::outcome::Outcome;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type CaseFuture = Pin<Box<dyn Future<Output = anyhow::Result<Outcome>> + Send>>;
+
+pub struct Case {
+    pub name: &'static str,
+    pub ids: &'static [&'static str],
+    pub run: fn(Arc<Engine>) -> CaseFuture,
+}
+
+macro_rules! case {
+    ($name:literal, [$($id:literal),+ $(,)?], $run:path) => {
+        Case { name: $name, ids: &[$($id),+], run: |engine| Box::pin($run(engine)) }
+    };
+}
+
+pub static ALL: &[Case] = &[
+    case!("api ping", ["modern.api.ping"], api_system::ping),
+    case!("api version", ["api.version"], api_system::version),
+    case!("api info", ["api.info"], api_system::info),
+    case!(
+        "api v1.9 paths",
+        ["api.version.current"],
+        api_system::v1_9_paths
+    ),
+    case!(
+        "api unversioned alias",
+        ["api.version.unversioned-alias"],
+        api_system::unversioned_alias
+    ),
+    case!(
+        "api older prefix",
+        ["api.version.prefix-old"],
+        api_system::older_prefix
+    ),
+    case!(
+        "api version bounds",
+        ["modern.api.version-bounds"],
+        api_system::version_bounds
+    ),
+    case!("api errors", ["modern.api.error-json"], api_system::errors),
+    case!("cli version", ["cli.version.output"], cli_system::version),
+    case!("cli info", ["cli.info.basic"], cli_system::info_basic),
+    case!(
+        "cli info fields",
+        ["cli.info.fields"],
+        cli_system::info_fields
+    ),
+    case!(
+        "cli info swap warning",
+        ["cli.info.swap-warning"],
+        cli_system::info_swap_warning
+    ),
+    case!(
+        "cli -H",
+        ["cli.opt.host.client", "cli.global.opt.host"],
+        cli_system::host_flag
+    ),
+    case!(
+        "cli help flag",
+        ["cli.global.opt.help"],
+        cli_system::help_flag
+    ),
+    case!("cli no args", ["cli.help.noargs"], cli_system::no_args),
+    case!("cli help", ["cli.help.subcommand"], cli_system::help_list),
+    case!(
+        "cli help command",
+        ["cli.help.command"],
+        cli_system::help_command
+    ),
+    case!(
+        "cli version flag",
+        ["cli.global.opt.version"],
+        cli_system::version_flag
+    ),
+    case!(
+        "cli bad input",
+        ["modern.cli.bad-input"],
+        cli_system::bad_input
+    ),
+    case!(
+        "daemon version flag",
+        ["daemon.opt.version"],
+        daemon::version_flag
+    ),
+];
+
+/// Every command of 5.1; help output must name them.
+pub const COMMANDS_2014: &[&str] = &[
+    "attach", "build", "commit", "cp", "diff", "events", "export", "history", "images", "import",
+    "info", "inspect", "kill", "load", "login", "logs", "port", "ps", "pull", "push", "restart",
+    "rm", "rmi", "run", "save", "search", "start", "stop", "tag", "top", "version", "wait",
+];

@@ -1,0 +1,202 @@
+//! `conformance`: runs the catalogue's cases against the engine at DOCKER_HOST with the CLI at
+//! DOCKER_CLI, writes reports/conformance/<engine>.{json,md}, prints a summary per area, and
+//! (with --expect) fails when the result differs from the recorded expectations.
+
+mod cases;
+mod catalogue;
+mod engine;
+mod expect;
+mod outcome;
+mod profile;
+mod report;
+
+use anyhow::{bail, Context};
+use engine::Engine;
+use outcome::Outcome;
+use report::{CaseResult, Report};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage: conformance [--engine NAME|PROFILE] [--report-dir DIR] [--expect FILE] \
+[--update-expectations] [--only TEXT] [--jobs N] [--list]
+environment: DOCKER_HOST (required), DOCKER_CLI (default docker), DAEMON_BIN (the engine's daemon\nprogram, default from the profile), ENGINE (default berth), REGISTRY_URL, INDEX_URL";
+
+/// How long one case may take before it counts as failed.
+const CASE_TIMEOUT: Duration = Duration::from_secs(300);
+
+struct Options {
+    engine: String,
+    report_dir: PathBuf,
+    expect: Option<PathBuf>,
+    update: bool,
+    only: Option<String>,
+    jobs: usize,
+    list: bool,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        engine: std::env::var("ENGINE").unwrap_or_else(|_| "berth".into()),
+        report_dir: PathBuf::from("reports/conformance"),
+        expect: None,
+        update: false,
+        only: None,
+        jobs: 4,
+        list: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .with_context(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--engine" => o.engine = value("--engine")?,
+            "--report-dir" => o.report_dir = value("--report-dir")?.into(),
+            "--expect" => o.expect = Some(value("--expect")?.into()),
+            "--update-expectations" => o.update = true,
+            "--only" => o.only = Some(value("--only")?),
+            "--jobs" => o.jobs = value("--jobs")?.parse().context("--jobs takes a number")?,
+            "--list" => o.list = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    Ok(o)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let catalogue = catalogue::load();
+    let selected: Vec<&'static cases::Case> = cases::ALL
+        .iter()
+        .filter(|c| {
+            o.only.as_ref().is_none_or(|t| {
+                c.name.contains(t.as_str()) || c.ids.iter().any(|id| id.contains(t.as_str()))
+            })
+        })
+        .collect();
+    if o.list {
+        for case in &selected {
+            println!("{:<28} {}", case.name, case.ids.join(" "));
+        }
+        return Ok(());
+    }
+    let profile = profile::Profile::load(&o.engine)?;
+    let docker_host =
+        std::env::var("DOCKER_HOST").context("DOCKER_HOST must name the engine under test")?;
+    let cli = std::env::var("DOCKER_CLI").unwrap_or_else(|_| "docker".into());
+    let engine = Arc::new(Engine::connect(docker_host, cli, profile).await?);
+    let started = Instant::now();
+    let results = run_cases(&engine, &selected, o.jobs.max(1)).await;
+    let rows = report::rows(&catalogue, &results);
+    let report = Report {
+        engine: engine.profile.name.clone(),
+        engine_version: engine.version.version.clone(),
+        api_version: engine.version.api_version.clone(),
+        min_api_version: engine.min_api().to_string(),
+        docker_host: engine.docker_host.clone(),
+        cli: engine.cli.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        summary: report::summary(&rows),
+        rows,
+    };
+    report::write(&report, &o.report_dir)
+        .with_context(|| format!("cannot write the report under {}", o.report_dir.display()))?;
+    print!("{}", report::summary_text(&report));
+    println!("report: {}/{}.md", o.report_dir.display(), report.engine);
+    if let Some(path) = &o.expect {
+        check_expectations(&report, path, o.update, o.only.is_some())?;
+    }
+    Ok(())
+}
+
+async fn run_cases(
+    engine: &Arc<Engine>,
+    selected: &[&'static cases::Case],
+    jobs: usize,
+) -> Vec<CaseResult> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut set = tokio::task::JoinSet::new();
+    for (index, case) in selected.iter().copied().enumerate() {
+        let engine = engine.clone();
+        let permits = permits.clone();
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let outcome =
+                match tokio::time::timeout(CASE_TIMEOUT, tokio::spawn((case.run)(engine))).await {
+                    Err(_) => Outcome::Failed(format!("did not finish within {CASE_TIMEOUT:?}")),
+                    Ok(Err(join)) => Outcome::Failed(format!("the case panicked: {join}")),
+                    Ok(Ok(Err(e))) => Outcome::Failed(format!("{e:#}")),
+                    Ok(Ok(Ok(outcome))) => outcome,
+                };
+            eprintln!("{:<8} {}", label(&outcome), case.name);
+            (
+                index,
+                CaseResult {
+                    name: case.name,
+                    ids: case.ids,
+                    outcome,
+                },
+            )
+        });
+    }
+    let mut results: Vec<(usize, CaseResult)> = set.join_all().await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+fn label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Passed => "ok",
+        Outcome::Failed(_) => "FAILED",
+        Outcome::Skipped(..) => "skipped",
+    }
+}
+
+fn check_expectations(
+    report: &Report,
+    path: &PathBuf,
+    update: bool,
+    partial: bool,
+) -> anyhow::Result<()> {
+    if update {
+        if partial {
+            bail!("--update-expectations needs a full run (no --only)");
+        }
+        std::fs::write(path, expect::render(&report.rows, &report.engine))?;
+        println!("expectations written to {}", path.display());
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read expectations {}", path.display()))?;
+    let expected = expect::parse(&text).map_err(anyhow::Error::msg)?;
+    let rows: Vec<_> = report
+        .rows
+        .iter()
+        .filter(|r| !partial || r.status != outcome::Status::Uncovered)
+        .cloned()
+        .collect();
+    let expected = if partial {
+        expected
+            .into_iter()
+            .filter(|(id, _)| rows.iter().any(|r| &r.id == id))
+            .collect()
+    } else {
+        expected
+    };
+    let diffs = expect::differences(&rows, &expected);
+    if diffs.is_empty() {
+        println!("every id matches {}", path.display());
+        return Ok(());
+    }
+    for d in &diffs {
+        eprintln!("{d}");
+    }
+    bail!("{} ids differ from {}", diffs.len(), path.display())
+}

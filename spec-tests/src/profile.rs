@@ -1,0 +1,47 @@
+//! Per-engine defaults (socket, graph root, bridge, ports, how to start its daemon), so that
+//! cases state behaviour and the profile supplies the engine's own names for things.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    pub default_socket: String,
+    pub graph_root: String,
+    pub pidfile: String,
+    pub bridge: String,
+    pub tcp_port: u16,
+    pub first_dynamic_port: u16,
+    pub daemon: Vec<String>,
+}
+
+const BUILT_IN: &[(&str, &str)] = &[
+    ("berth", include_str!("../profiles/berth.toml")),
+    ("moby", include_str!("../profiles/moby.toml")),
+];
+
+impl Profile {
+    /// A built-in profile by engine name, or a profile file by path.
+    pub fn load(name_or_path: &str) -> anyhow::Result<Profile> {
+        let text = match BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
+            Some((_, text)) => text.to_string(),
+            None => std::fs::read_to_string(name_or_path).map_err(|e| {
+                anyhow::anyhow!("no built-in profile {name_or_path:?} (known: berth, moby) and no such file: {e}")
+            })?,
+        };
+        Ok(toml::from_str(&text)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_profiles_parse() {
+        for (name, _) in BUILT_IN {
+            assert_eq!(Profile::load(name).unwrap().name, *name);
+        }
+        assert!(Profile::load("no-such-engine").is_err());
+    }
+}
