@@ -45,6 +45,10 @@ conformance-update: build fixtures
 conformance-moby: build fixtures
     scripts/conformance-moby.sh
 
+# Rewrite spec-tests/expectations/moby.tsv from a run against moby.
+conformance-moby-update: build fixtures
+    scripts/conformance-moby.sh update
+
 # Fuzz every target for a bounded time.
 fuzz:
     @echo "just fuzz: no fuzz targets yet; they come with the image store and Dockerfile parser issues" >&2; exit 1

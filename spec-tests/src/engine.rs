@@ -115,24 +115,28 @@ impl Engine {
         run(&self.cli, args, env).await
     }
 
-    /// Runs the engine's daemon binary with `args`, for one-shot uses such as its version
-    /// flag. The profile names the command; DAEMON_BIN, when set, replaces its program.
+    /// The daemon's program and leading arguments: the profile's command, whose program
+    /// DAEMON_BIN replaces when set.
+    pub fn daemon_command(&self) -> anyhow::Result<(String, Vec<String>)> {
+        let (first, rest) = self.profile.daemon.split_first().context("the profile's daemon command is empty")?;
+        let program = std::env::var("DAEMON_BIN").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| first.clone());
+        Ok((program, rest.to_vec()))
+    }
+
+    /// Runs the daemon program with `args` to completion, for one-shot uses such as its
+    /// version flag.
     pub async fn daemon_binary(&self, args: &[&str]) -> anyhow::Result<CliRun> {
-        let (first, rest) = self
-            .profile
-            .daemon
-            .split_first()
-            .context("the profile's daemon command is empty")?;
-        let program = std::env::var("DAEMON_BIN")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| first.clone());
-        let all: Vec<&str> = rest
-            .iter()
-            .map(String::as_str)
-            .chain(args.iter().copied())
-            .collect();
+        let (program, lead) = self.daemon_command()?;
+        let all: Vec<&str> = lead.iter().map(String::as_str).chain(args.iter().copied()).collect();
         run(&program, &all, &[]).await
+    }
+
+    /// Whether the daemon's own help lists `flag`: how a case learns that an engine dropped a
+    /// documented flag, from the engine itself.
+    pub async fn daemon_has_flag(&self, flag: &str) -> anyhow::Result<bool> {
+        let help = self.daemon_binary(&["--help"]).await?;
+        let text = format!("{}{}", help.stdout, help.stderr);
+        Ok(text.split(|c: char| c.is_whitespace() || c == ',' || c == '=').any(|word| word == flag))
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod cases;
 mod catalogue;
+mod daemon;
 mod engine;
 mod expect;
 mod outcome;

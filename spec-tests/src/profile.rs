@@ -13,6 +13,16 @@ pub struct Profile {
     pub tcp_port: u16,
     pub first_dynamic_port: u16,
     pub daemon: Vec<String>,
+    pub launch: Launch,
+}
+
+/// How a case starts a daemon of its own.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Launch {
+    pub args: Vec<String>,
+    /// Files to write in the case's directory first, by name.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 const BUILT_IN: &[(&str, &str)] = &[

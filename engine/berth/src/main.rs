@@ -42,6 +42,10 @@ fn daemon(flags: &Parsed) -> i32 {
         );
         return 0;
     }
+    if flags.bool(GLOBAL_FLAGS, "help") {
+        print!("{}", berth_cli::commands::main_help());
+        return 0;
+    }
     let debug = flags.bool(GLOBAL_FLAGS, "debug");
     init_logging(debug);
     let bool_flag = |name| flags.bool(GLOBAL_FLAGS, name);

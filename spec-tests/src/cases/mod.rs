@@ -26,75 +26,43 @@ macro_rules! case {
     };
 }
 
+#[rustfmt::skip]
 pub static ALL: &[Case] = &[
     case!("api ping", ["modern.api.ping"], api_system::ping),
     case!("api version", ["api.version"], api_system::version),
     case!("api info", ["api.info"], api_system::info),
-    case!(
-        "api v1.9 paths",
-        ["api.version.current"],
-        api_system::v1_9_paths
-    ),
-    case!(
-        "api unversioned alias",
-        ["api.version.unversioned-alias"],
-        api_system::unversioned_alias
-    ),
-    case!(
-        "api older prefix",
-        ["api.version.prefix-old"],
-        api_system::older_prefix
-    ),
-    case!(
-        "api version bounds",
-        ["modern.api.version-bounds"],
-        api_system::version_bounds
-    ),
+    case!("api v1.9 paths", ["api.version.current"], api_system::v1_9_paths),
+    case!("api unversioned alias", ["api.version.unversioned-alias"], api_system::unversioned_alias),
+    case!("api older prefix", ["api.version.prefix-old"], api_system::older_prefix),
+    case!("api version bounds", ["modern.api.version-bounds"], api_system::version_bounds),
     case!("api errors", ["modern.api.error-json"], api_system::errors),
     case!("cli version", ["cli.version.output"], cli_system::version),
     case!("cli info", ["cli.info.basic"], cli_system::info_basic),
-    case!(
-        "cli info fields",
-        ["cli.info.fields"],
-        cli_system::info_fields
-    ),
-    case!(
-        "cli info swap warning",
-        ["cli.info.swap-warning"],
-        cli_system::info_swap_warning
-    ),
-    case!(
-        "cli -H",
-        ["cli.opt.host.client", "cli.global.opt.host"],
-        cli_system::host_flag
-    ),
-    case!(
-        "cli help flag",
-        ["cli.global.opt.help"],
-        cli_system::help_flag
-    ),
+    case!("cli info fields", ["cli.info.fields"], cli_system::info_fields),
+    case!("cli info swap warning", ["cli.info.swap-warning"], cli_system::info_swap_warning),
+    case!("cli -H", ["cli.opt.host.client", "cli.global.opt.host"], cli_system::host_flag),
+    case!("cli help flag", ["cli.global.opt.help"], cli_system::help_flag),
     case!("cli no args", ["cli.help.noargs"], cli_system::no_args),
     case!("cli help", ["cli.help.subcommand"], cli_system::help_list),
-    case!(
-        "cli help command",
-        ["cli.help.command"],
-        cli_system::help_command
-    ),
-    case!(
-        "cli version flag",
-        ["cli.global.opt.version"],
-        cli_system::version_flag
-    ),
-    case!(
-        "cli bad input",
-        ["modern.cli.bad-input"],
-        cli_system::bad_input
-    ),
-    case!(
-        "daemon version flag",
-        ["daemon.opt.version"],
-        daemon::version_flag
-    ),
+    case!("cli help command", ["cli.help.command"], cli_system::help_command),
+    case!("cli version flag", ["cli.global.opt.version"], cli_system::version_flag),
+    case!("cli bad input", ["modern.cli.bad-input"], cli_system::bad_input),
+    case!("daemon version flag", ["daemon.opt.version"], daemon::version_flag),
+    case!("daemon serves until signalled", ["daemon.opt.daemon"], daemon::serves_until_signalled),
+    case!("daemon socket when ready", ["daemon.socket.ready-file"], daemon::socket_when_ready),
+    case!("daemon -H unix", ["daemon.opt.host.unix", "daemon.opt.host"], daemon::host_unix),
+    case!("daemon -H tcp", ["daemon.opt.host.tcp-full", "daemon.opt.host"], daemon::host_tcp),
+    case!("daemon tcp default port", ["daemon.tcp.default-port"], daemon::tcp_default_port),
+    case!("daemon -H host:port", ["daemon.opt.host.short-hostport"], daemon::host_short_form),
+    case!("daemon -H twice", ["daemon.opt.host.multiple"], daemon::host_multiple),
+    case!("daemon default socket", ["daemon.socket.default", "daemon.opt.host.empty"], daemon::default_socket),
+    case!("daemon pid file", ["daemon.opt.pidfile"], daemon::pidfile),
+    case!("daemon pid file guard", ["daemon.opt.pidfile-exists"], daemon::pidfile_guard),
+    case!("daemon -D", ["daemon.opt.debug"], daemon::debug_flag),
+    case!("daemon cors", ["daemon.opt.api-enable-cors", "api.cors.preflight"], daemon::cors),
+    case!("daemon needs root", ["daemon.root.required"], daemon::needs_root),
+    case!("daemon --bip with -b", ["daemon.opt.bip-with-b"], daemon::bip_with_bridge),
+    case!("daemon socket activation", ["daemon.opt.host.fd", "daemon.opt.host.fd-n", "daemon.opt.host.fd-missing"], daemon::socket_activation),
 ];
 
 /// Every command of 5.1; help output must name them.
