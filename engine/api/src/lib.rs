@@ -2,7 +2,11 @@
 //! API versions, daemon/client host addresses, and the JSON bodies of every endpoint, in the
 //! shape each API version expects. Knows nothing of HTTP libraries or the kernel.
 
+pub mod container;
 pub mod host;
+pub mod image;
+pub mod progress;
+mod strslice;
 pub mod system;
 pub mod time;
 pub mod version;
@@ -14,6 +18,15 @@ pub use version::{ApiVersion, VersionError};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ErrorResponse {
     pub message: String,
+}
+
+/// Go's name for this machine's architecture, which image configs and Docker clients use.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
 }
 
 /// berth's own version, shown by `berth version` and `GET /version`.
