@@ -4,28 +4,21 @@ use crate::config::Config;
 use crate::host;
 use berth_api::system::{Component, Info, Platform, Runtime, Swarm, Version};
 use berth_api::{ApiVersion, BuildInfo};
+use berth_image::{ContainerUse, Store};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub struct Engine {
     config: Config,
     build: BuildInfo,
     /// Stable across restarts: kept in the graph root.
     id: String,
-    storage_driver: String,
+    images: Arc<Store>,
 }
 
 impl Engine {
-    pub fn new(config: Config, build: BuildInfo, id: String) -> Engine {
-        let storage_driver = config
-            .storage_driver
-            .clone()
-            .unwrap_or_else(|| "overlay".into());
-        Engine {
-            config,
-            build,
-            id,
-            storage_driver,
-        }
+    pub fn new(config: Config, build: BuildInfo, id: String, images: Store) -> Engine {
+        Engine { config, build, id, images: Arc::new(images) }
     }
 }
 
@@ -38,27 +31,21 @@ impl crate::http::Backend for Engine {
             ("GitCommit".to_string(), self.build.git_commit.clone()),
             ("GoVersion".to_string(), self.build.rustc.clone()),
             ("Os".to_string(), "linux".to_string()),
-            ("Arch".to_string(), go_arch().to_string()),
+            ("Arch".to_string(), berth_api::go_arch().to_string()),
             ("BuildTime".to_string(), self.build.build_time.clone()),
             ("Experimental".to_string(), "false".to_string()),
             ("KernelVersion".to_string(), kernel.clone()),
         ]);
         Version {
-            platform: Platform {
-                name: "berth".into(),
-            },
-            components: vec![Component {
-                name: "Engine".into(),
-                version: self.build.version.clone(),
-                details,
-            }],
+            platform: Platform { name: "berth".into() },
+            components: vec![Component { name: "Engine".into(), version: self.build.version.clone(), details }],
             version: self.build.version.clone(),
             api_version: ApiVersion::CURRENT.to_string(),
             min_api_version: ApiVersion::MIN.to_string(),
             git_commit: self.build.git_commit.clone(),
             go_version: self.build.rustc.clone(),
             os: "linux".into(),
-            arch: go_arch().into(),
+            arch: berth_api::go_arch().into(),
             kernel_version: kernel,
             experimental: false,
             build_time: self.build.build_time.clone(),
@@ -77,7 +64,8 @@ impl crate::http::Backend for Engine {
         }
         Info {
             id: self.id.clone(),
-            driver: self.storage_driver.clone(),
+            images: self.images.images().len() as u64,
+            driver: self.images.driver_name().to_string(),
             driver_status: vec![["Backing Filesystem".into(), "extfs".into()]],
             memory_limit: cgroups.memory_limit,
             swap_limit: cgroups.swap_limit,
@@ -102,17 +90,9 @@ impl crate::http::Backend for Engine {
             docker_root_dir: self.config.graph.display().to_string(),
             name: host::hostname(),
             server_version: self.build.version.clone(),
-            runtimes: BTreeMap::from([(
-                "berth".to_string(),
-                Runtime {
-                    path: "berth".into(),
-                },
-            )]),
+            runtimes: BTreeMap::from([("berth".to_string(), Runtime { path: "berth".into() })]),
             default_runtime: "berth".into(),
-            swarm: Swarm {
-                local_node_state: "inactive".into(),
-                ..Default::default()
-            },
+            swarm: Swarm { local_node_state: "inactive".into(), ..Default::default() },
             isolation: String::new(),
             security_options: vec!["name=seccomp,profile=default".into()],
             warnings,
@@ -124,13 +104,12 @@ impl crate::http::Backend for Engine {
     fn cors(&self) -> bool {
         self.config.api_enable_cors
     }
-}
 
-/// Go's name for this architecture, which is what Docker clients show.
-fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
+    fn images(&self) -> &Arc<Store> {
+        &self.images
+    }
+
+    fn image_in_use(&self, _image_id: &str) -> Option<ContainerUse> {
+        None
     }
 }

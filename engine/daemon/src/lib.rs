@@ -23,6 +23,8 @@ pub enum DaemonError {
     Listen(#[from] listen::ListenError),
     #[error("cannot start the daemon's runtime: {0}")]
     Runtime(io::Error),
+    #[error("cannot open the image store: {0}")]
+    Store(#[from] berth_image::StoreError),
     #[error("cannot read or write {path}: {source}")]
     State { path: String, source: io::Error },
 }
@@ -34,6 +36,8 @@ pub fn run(config: Config, build: BuildInfo) -> Result<(), DaemonError> {
     let _lock = guard::GraphLock::acquire(&config.graph)?;
     let _pidfile = guard::PidFile::create(&config.pidfile)?;
     let id = engine_id(&config.graph)?;
+    let images = berth_image::Store::open(&config.graph, config.storage_driver.as_deref())?;
+    tracing::info!("image store ready: {} images, storage driver {}", images.images().len(), images.driver_name());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,7 +47,7 @@ pub fn run(config: Config, build: BuildInfo) -> Result<(), DaemonError> {
         for listener in &listeners {
             tracing::info!("API listening on {}", listener.describe());
         }
-        let engine = Arc::new(engine::Engine::new(config, build, id));
+        let engine = Arc::new(engine::Engine::new(config, build, id, images));
         http::serve(engine, listeners, shutdown_signal()).await;
         tracing::info!("daemon stopped");
         Ok(())

@@ -2,9 +2,11 @@
 //! the path, finds the route, and adds the headers every answer carries. Handlers reach the
 //! engine only through the [`Backend`] trait, so the routes can be driven against a stub.
 
+mod images;
 mod query;
 mod response;
 mod router;
+mod stream;
 mod system;
 
 pub use response::{ApiError, Body, Reply};
@@ -27,6 +29,9 @@ pub trait Backend: Send + Sync + 'static {
     fn info(&self) -> berth_api::system::Info;
     /// `--api-enable-cors`: send CORS headers and answer preflights.
     fn cors(&self) -> bool;
+    fn images(&self) -> &Arc<berth_image::Store>;
+    /// The container made from an image, if any (it blocks the image's removal).
+    fn image_in_use(&self, image_id: &str) -> Option<berth_image::ContainerUse>;
 }
 
 /// One request as a handler sees it.
@@ -50,11 +55,7 @@ struct Route {
 
 macro_rules! route {
     ($method:ident $pattern:literal => $handler:path) => {
-        Route {
-            method: Method::$method,
-            pattern: $pattern,
-            handler: |ctx| Box::pin($handler(ctx)),
-        }
+        Route { method: Method::$method, pattern: $pattern, handler: |ctx| Box::pin($handler(ctx)) }
     };
 }
 
@@ -64,18 +65,22 @@ static ROUTES: &[Route] = &[
     route!(HEAD "/_ping" => system::ping),
     route!(GET "/version" => system::version),
     route!(GET "/info" => system::info),
+    route!(GET "/images/json" => images::list),
+    route!(GET "/images/get" => images::get),
+    route!(POST "/images/load" => images::load),
+    route!(POST "/images/create" => images::create),
+    route!(GET "/images/{name*}/json" => images::inspect),
+    route!(GET "/images/{name*}/history" => images::history),
+    route!(GET "/images/{name*}/get" => images::get),
+    route!(POST "/images/{name*}/tag" => images::tag),
+    route!(DELETE "/images/{name*}" => images::delete),
 ];
 
-const CORS_HEADERS: &str =
-    "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth, X-Registry-Config";
+const CORS_HEADERS: &str = "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth, X-Registry-Config";
 const CORS_METHODS: &str = "HEAD, GET, POST, DELETE, PUT, OPTIONS";
 
 /// Serves every listener until `shutdown` completes.
-pub async fn serve(
-    backend: Arc<dyn Backend>,
-    listeners: Vec<Listener>,
-    shutdown: impl Future<Output = ()>,
-) {
+pub async fn serve(backend: Arc<dyn Backend>, listeners: Vec<Listener>, shutdown: impl Future<Output = ()>) {
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
         tasks.spawn(accept_loop(backend.clone(), listener));
@@ -87,14 +92,8 @@ pub async fn serve(
 async fn accept_loop(backend: Arc<dyn Backend>, listener: Listener) {
     loop {
         let accepted = match &listener {
-            Listener::Unix { listener, .. } => listener
-                .accept()
-                .await
-                .map(|(s, _)| spawn_connection(&backend, s)),
-            Listener::Tcp(listener) => listener
-                .accept()
-                .await
-                .map(|(s, _)| spawn_connection(&backend, s)),
+            Listener::Unix { listener, .. } => listener.accept().await.map(|(s, _)| spawn_connection(&backend, s)),
+            Listener::Tcp(listener) => listener.accept().await.map(|(s, _)| spawn_connection(&backend, s)),
         };
         if let Err(e) = accepted {
             tracing::warn!("accept on {} failed: {e}", listener.describe());
@@ -113,8 +112,7 @@ where
             let backend = backend.clone();
             async move { Ok::<_, std::convert::Infallible>(handle(backend, req).await) }
         });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), service);
+        let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!("connection ended: {e}");
         }
@@ -135,18 +133,9 @@ pub async fn handle(backend: Arc<dyn Backend>, req: Request<Incoming>) -> Reply 
     headers.insert("ostype", HeaderValue::from_static("linux"));
     headers.insert(header::SERVER, HeaderValue::from_static(SERVER_TEXT));
     if cors {
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static(CORS_HEADERS),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static(CORS_METHODS),
-        );
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_HEADERS));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(CORS_METHODS));
     }
     reply
 }
@@ -155,10 +144,7 @@ const API_VERSION_TEXT: &str = "1.41";
 const SERVER_TEXT: &str = concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)");
 
 /// Routes a request; an error comes with the API version whose error shape to use.
-async fn dispatch(
-    backend: Arc<dyn Backend>,
-    req: Request<Incoming>,
-) -> Result<Reply, (ApiVersion, ApiError)> {
+async fn dispatch(backend: Arc<dyn Backend>, req: Request<Incoming>) -> Result<Reply, (ApiVersion, ApiError)> {
     let path = req.uri().path().to_string();
     let (version_text, rest) = split_version(&path);
     let version = match version_text {
@@ -171,23 +157,16 @@ async fn dispatch(
     let (route, params) = find_route(req.method(), rest).map_err(|e| (ApiVersion::CURRENT, e))?;
     let (head, body) = req.into_parts();
     let query = Query::parse(head.uri.query());
-    let ctx = Ctx {
-        backend,
-        version,
-        params,
-        query,
-        head,
-        body,
-    };
+    let ctx = Ctx { backend, version, params, query, head, body };
     (route.handler)(ctx).await.map_err(|e| (version, e))
 }
 
 /// Accepts the versions berth serves. A refusal of an old version is worded in that
 /// version's error shape (plain text), as Docker does.
 fn check_version(text: &str) -> Result<ApiVersion, (ApiVersion, ApiError)> {
-    let version: ApiVersion = text.parse().map_err(|e: berth_api::VersionError| {
-        (ApiVersion::CURRENT, ApiError::bad_request(e.to_string()))
-    })?;
+    let version: ApiVersion = text
+        .parse()
+        .map_err(|e: berth_api::VersionError| (ApiVersion::CURRENT, ApiError::bad_request(e.to_string())))?;
     if version < ApiVersion::MIN {
         return Err((version, ApiError::bad_request(format!(
             "client version {version} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",

@@ -23,11 +23,12 @@ impl Query {
 
     /// The last value given for `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value given for `name`, in order (`?names=a&names=b`).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 
     /// A boolean parameter: absent or empty is `default`; `1`, `true`, `True`, `0`, `false`…
@@ -50,9 +51,7 @@ impl Query {
         match self.get(name) {
             None | Some("") => Ok(None),
             Some(v) => v.parse().map(Some).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "invalid value {v:?} for query parameter {name}: expected an integer"
-                ))
+                ApiError::bad_request(format!("invalid value {v:?} for query parameter {name}: expected an integer"))
             }),
         }
     }
@@ -67,9 +66,8 @@ pub fn decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+                let hex =
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).ok().filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(b) => {
                         out.push(b);
@@ -106,10 +104,7 @@ mod tests {
         assert!(q.bool("all", false).unwrap());
         assert!(q.bool("size", false).unwrap());
         assert!(q.bool("missing", true).unwrap());
-        assert_eq!(
-            q.bool("bad", false).unwrap_err().status,
-            http::StatusCode::BAD_REQUEST
-        );
+        assert_eq!(q.bool("bad", false).unwrap_err().status, http::StatusCode::BAD_REQUEST);
         assert_eq!(q.int("n").unwrap(), Some(12));
         assert!(q.int("bad").is_err());
     }

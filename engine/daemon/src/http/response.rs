@@ -12,9 +12,7 @@ pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 pub type Reply = Response<Body>;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 pub fn empty_body() -> Body {
@@ -24,16 +22,13 @@ pub fn empty_body() -> Body {
 fn with_type(status: StatusCode, content_type: &'static str, body: Body) -> Reply {
     let mut reply = Response::new(body);
     *reply.status_mut() = status;
-    reply
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    reply.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     reply
 }
 
 /// A JSON answer.
 pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<Reply, ApiError> {
-    let bytes = serde_json::to_vec(value)
-        .map_err(|e| ApiError::internal(format!("cannot encode the answer: {e}")))?;
+    let bytes = serde_json::to_vec(value).map_err(|e| ApiError::internal(format!("cannot encode the answer: {e}")))?;
     Ok(with_type(status, "application/json", full(bytes)))
 }
 
@@ -59,10 +54,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -86,10 +78,7 @@ impl ApiError {
         if version.before(1, 23) {
             return text(self.status, format!("{}\n", self.message));
         }
-        let body = serde_json::to_vec(&ErrorResponse {
-            message: self.message,
-        })
-        .unwrap_or_default();
+        let body = serde_json::to_vec(&ErrorResponse { message: self.message }).unwrap_or_default();
         with_type(self.status, "application/json", full(body))
     }
 }

@@ -10,10 +10,7 @@ pub struct Params(Vec<(&'static str, String)>);
 
 impl Params {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -50,11 +47,7 @@ pub fn match_path(pattern: &'static str, path: &str) -> Option<Params> {
     Some(Params(params))
 }
 
-fn capture(
-    pattern: &'static str,
-    seg: &str,
-    params: &mut Vec<(&'static str, String)>,
-) -> Option<()> {
+fn capture(pattern: &'static str, seg: &str, params: &mut Vec<(&'static str, String)>) -> Option<()> {
     match pattern.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
         Some(name) if !seg.is_empty() => {
             params.push((name, decode(seg)));
@@ -94,11 +87,7 @@ mod tests {
 
     #[test]
     fn star_takes_slashes() {
-        let p = match_path(
-            "/images/{name*}/json",
-            "/images/localhost:5000/team/app/json",
-        )
-        .unwrap();
+        let p = match_path("/images/{name*}/json", "/images/localhost:5000/team/app/json").unwrap();
         assert_eq!(p.get("name"), Some("localhost:5000/team/app"));
         let p = match_path("/images/{name*}", "/images/busybox").unwrap();
         assert_eq!(p.get("name"), Some("busybox"));

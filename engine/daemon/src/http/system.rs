@@ -7,10 +7,7 @@ use http::{header, HeaderValue, StatusCode};
 pub async fn ping(_ctx: Ctx) -> Result<Reply, ApiError> {
     let mut reply = text(StatusCode::OK, "OK");
     let headers = reply.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
-    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(reply)
 }
