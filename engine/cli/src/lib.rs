@@ -4,6 +4,8 @@
 
 pub mod commands;
 pub mod flags;
+pub mod output;
+pub mod template;
 
 use berth_api::host::DEFAULT_UNIX_SOCKET;
 use berth_api::{ApiVersion, BuildInfo};

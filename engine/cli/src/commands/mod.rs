@@ -1,6 +1,7 @@
 //! The command table: every command of 5.1 with its usage line, description and flags, and
 //! the dispatch from the first word to the command's function.
 
+mod images;
 mod system;
 
 use crate::flags::{self, Flag, Parsed};
@@ -35,151 +36,42 @@ const fn command(name: &'static str, usage: &'static str, about: &'static str) -
 }
 
 /// Every command of 5.1.5–5.1.37, in the order `berth help` lists them.
+#[rustfmt::skip]
 pub static COMMANDS: &[Command] = &[
-    command(
-        "attach",
-        "[OPTIONS] CONTAINER",
-        "Attach to a running container",
-    ),
-    command(
-        "build",
-        "[OPTIONS] PATH | URL | -",
-        "Build an image from a Dockerfile",
-    ),
-    command(
-        "commit",
-        "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
-        "Create a new image from a container's changes",
-    ),
-    command(
-        "cp",
-        "CONTAINER:PATH HOSTPATH",
-        "Copy files or folders from a container's file system to the host",
-    ),
-    command(
-        "diff",
-        "CONTAINER",
-        "Inspect changes on a container's file system",
-    ),
-    command(
-        "events",
-        "[OPTIONS]",
-        "Get real time events from the server",
-    ),
-    command(
-        "export",
-        "CONTAINER",
-        "Stream the contents of a container as a tar archive",
-    ),
-    command(
-        "help",
-        "[COMMAND]",
-        "Show the list of commands, or one command's usage",
-    ),
-    command("history", "[OPTIONS] IMAGE", "Show the history of an image"),
-    command("images", "[OPTIONS] [NAME]", "List images"),
-    command(
-        "import",
-        "URL|- [REPOSITORY[:TAG]]",
-        "Create a new file system image from the contents of a tarball",
-    ),
-    Command {
-        run: Some(system::info),
-        ..command("info", "", "Display system-wide information")
-    },
+    command("attach", "[OPTIONS] CONTAINER", "Attach to a running container"),
+    command("build", "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile"),
+    command("commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes"),
+    command("cp", "CONTAINER:PATH HOSTPATH", "Copy files or folders from a container's file system to the host"),
+    command("diff", "CONTAINER", "Inspect changes on a container's file system"),
+    command("events", "[OPTIONS]", "Get real time events from the server"),
+    command("export", "CONTAINER", "Stream the contents of a container as a tar archive"),
+    command("help", "[COMMAND]", "Show the list of commands, or one command's usage"),
+    Command { run: Some(images::history), flags: images::HISTORY_FLAGS, ..command("history", "[OPTIONS] IMAGE", "Show the history of an image") },
+    Command { run: Some(images::images), flags: images::IMAGES_FLAGS, ..command("images", "[OPTIONS] [NAME]", "List images") },
+    Command { run: Some(images::import), flags: images::IMPORT_FLAGS, ..command("import", "URL|- [REPOSITORY[:TAG]]", "Create a new file system image from the contents of a tarball") },
+    Command { run: Some(system::info), ..command("info", "", "Display system-wide information") },
     command("insert", "IMAGE URL PATH", "Insert a file in an image"),
-    command(
-        "inspect",
-        "CONTAINER|IMAGE [CONTAINER|IMAGE...]",
-        "Return low-level information on a container or image",
-    ),
-    command(
-        "kill",
-        "[OPTIONS] CONTAINER [CONTAINER...]",
-        "Kill a running container",
-    ),
-    command(
-        "load",
-        "",
-        "Load an image from a tar archive on standard input",
-    ),
-    command(
-        "login",
-        "[OPTIONS] [SERVER]",
-        "Register or log in to a registry server",
-    ),
-    command(
-        "logs",
-        "[OPTIONS] CONTAINER",
-        "Fetch the logs of a container",
-    ),
-    command(
-        "port",
-        "CONTAINER PRIVATE_PORT",
-        "Look up the public-facing port which is NAT-ed to PRIVATE_PORT",
-    ),
+    command("inspect", "CONTAINER|IMAGE [CONTAINER|IMAGE...]", "Return low-level information on a container or image"),
+    command("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill a running container"),
+    Command { run: Some(images::load), flags: images::LOAD_FLAGS, ..command("load", "", "Load an image from a tar archive on standard input") },
+    command("login", "[OPTIONS] [SERVER]", "Register or log in to a registry server"),
+    command("logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container"),
+    command("port", "CONTAINER PRIVATE_PORT", "Look up the public-facing port which is NAT-ed to PRIVATE_PORT"),
     command("ps", "[OPTIONS]", "List containers"),
-    command(
-        "pull",
-        "NAME[:TAG]",
-        "Pull an image or a repository from a registry",
-    ),
-    command(
-        "push",
-        "NAME[:TAG]",
-        "Push an image or a repository to a registry",
-    ),
-    command(
-        "restart",
-        "[OPTIONS] CONTAINER [CONTAINER...]",
-        "Restart a running container",
-    ),
-    command(
-        "rm",
-        "[OPTIONS] CONTAINER [CONTAINER...]",
-        "Remove one or more containers",
-    ),
-    command("rmi", "IMAGE [IMAGE...]", "Remove one or more images"),
-    command(
-        "run",
-        "[OPTIONS] IMAGE [COMMAND] [ARG...]",
-        "Run a command in a new container",
-    ),
-    command(
-        "save",
-        "IMAGE",
-        "Save an image to a tar archive on standard output",
-    ),
+    command("pull", "NAME[:TAG]", "Pull an image or a repository from a registry"),
+    command("push", "NAME[:TAG]", "Push an image or a repository to a registry"),
+    command("restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart a running container"),
+    command("rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers"),
+    Command { run: Some(images::rmi), flags: images::RMI_FLAGS, ..command("rmi", "IMAGE [IMAGE...]", "Remove one or more images") },
+    command("run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Run a command in a new container"),
+    Command { run: Some(images::save), flags: images::SAVE_FLAGS, ..command("save", "IMAGE [IMAGE...]", "Save images to a tar archive on standard output") },
     command("search", "TERM", "Search for an image in the index"),
-    command(
-        "start",
-        "[OPTIONS] CONTAINER [CONTAINER...]",
-        "Start a stopped container",
-    ),
-    command(
-        "stop",
-        "[OPTIONS] CONTAINER [CONTAINER...]",
-        "Stop a running container",
-    ),
-    command(
-        "tag",
-        "[OPTIONS] IMAGE [REGISTRYHOST/][USERNAME/]NAME[:TAG]",
-        "Tag an image into a repository",
-    ),
-    command(
-        "top",
-        "CONTAINER [ps OPTIONS]",
-        "Look up the running processes of a container",
-    ),
-    Command {
-        run: Some(system::version),
-        ..command("version", "", "Show the berth version information")
-    },
-    command(
-        "wait",
-        "CONTAINER [CONTAINER...]",
-        "Block until a container stops, then print its exit code",
-    ),
+    command("start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start a stopped container"),
+    command("stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop a running container"),
+    Command { run: Some(images::tag), flags: images::TAG_FLAGS, ..command("tag", "[OPTIONS] IMAGE [REGISTRYHOST/][USERNAME/]NAME[:TAG]", "Tag an image into a repository") },
+    command("top", "CONTAINER [ps OPTIONS]", "Look up the running processes of a container"),
+    Command { run: Some(system::version), ..command("version", "", "Show the berth version information") },
+    command("wait", "CONTAINER [CONTAINER...]", "Block until a container stops, then print its exit code"),
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {
