@@ -42,6 +42,8 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
+"$bin/berth" -H "$sock" load -i fixtures/out/busybox.tar >/dev/null
+
 args=(--engine berth --expect spec-tests/expectations/berth.tsv)
 [ "$mode" = update ] && args+=(--update-expectations)
 DOCKER_HOST="$sock" DOCKER_CLI="$bin/berth" DAEMON_BIN="$bin/berth" "$bin/conformance" "${args[@]}"

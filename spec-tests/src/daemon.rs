@@ -119,7 +119,17 @@ impl TestDaemon {
 }
 
 impl Drop for TestDaemon {
+    /// A case that ends early still stops its daemon gently first, so the daemon removes its
+    /// sockets (some may lie outside the case's directory); SIGKILL after 5 s.
     fn drop(&mut self) {
+        if let (Ok(None), Some(pid)) = (self.child.try_wait(), self.child.id()) {
+            // SAFETY: signalling our own child, which has not been reaped (try_wait above).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         // SIGKILL if still running; tokio reaps the child in the background.
         let _ = self.child.start_kill();
         unmount_under(&self.dir);

@@ -17,8 +17,6 @@ pub struct Engine {
     pub api: Client,
     pub docker_host: String,
     pub cli: String,
-    pub registry_url: Option<String>,
-    pub index_url: Option<String>,
     pub profile: Profile,
     /// `GET /version` as the engine answered it before any case ran.
     pub version: Version,
@@ -37,12 +35,7 @@ impl CliRun {
     /// Fails unless the run exited 0, showing what it printed.
     pub fn success(self) -> anyhow::Result<CliRun> {
         if self.status != Some(0) {
-            bail!(
-                "CLI exited {:?}\nstdout: {}\nstderr: {}",
-                self.status,
-                self.stdout.trim(),
-                self.stderr.trim()
-            );
+            bail!("CLI exited {:?}\nstdout: {}\nstderr: {}", self.status, self.stdout.trim(), self.stderr.trim());
         }
         Ok(self)
     }
@@ -51,11 +44,7 @@ impl CliRun {
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Engine {
-    pub async fn connect(
-        docker_host: String,
-        cli: String,
-        profile: Profile,
-    ) -> anyhow::Result<Engine> {
+    pub async fn connect(docker_host: String, cli: String, profile: Profile) -> anyhow::Result<Engine> {
         let host = Host::parse(&docker_host, Path::new(&profile.default_socket))?;
         let api = Client::new(host)?;
         let version: Version = api
@@ -66,8 +55,6 @@ impl Engine {
             api,
             docker_host,
             cli,
-            registry_url: std::env::var("REGISTRY_URL").ok().filter(|s| !s.is_empty()),
-            index_url: std::env::var("INDEX_URL").ok().filter(|s| !s.is_empty()),
             profile,
             version,
             serial: AtomicU32::new(0),
@@ -77,10 +64,7 @@ impl Engine {
     /// The engine's oldest API version, as it reports it (1.9 for a 2014 engine, which does
     /// not report one).
     pub fn min_api(&self) -> ApiVersion {
-        self.version
-            .min_api_version
-            .parse()
-            .unwrap_or(ApiVersion::MIN)
+        self.version.min_api_version.parse().unwrap_or(ApiVersion::MIN)
     }
 
     /// The engine's current API version, as it reports it.
@@ -106,13 +90,43 @@ impl Engine {
 
     /// Runs the CLI with `args` against the engine.
     pub async fn cli(&self, args: &[&str]) -> anyhow::Result<CliRun> {
-        self.cli_with(args, &[("DOCKER_HOST", self.docker_host.as_str())])
-            .await
+        self.cli_with(args, &[("DOCKER_HOST", self.docker_host.as_str())]).await
     }
 
     /// Runs the CLI with `args` and extra environment (such as another DOCKER_HOST).
     pub async fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<CliRun> {
-        run(&self.cli, args, env).await
+        run(&self.cli, args, env, None).await
+    }
+
+    /// Runs the CLI with `args`, its standard input read from `input`.
+    pub async fn cli_stdin(&self, args: &[&str], input: &Path) -> anyhow::Result<CliRun> {
+        run(&self.cli, args, &[("DOCKER_HOST", self.docker_host.as_str())], Some(input)).await
+    }
+
+    /// Runs the CLI with `args`, its standard output written to `output` (binary-safe).
+    pub async fn cli_to_file(&self, args: &[&str], output: &Path) -> anyhow::Result<CliRun> {
+        let script = "out=$1; shift; exec \"$@\" > \"$out\"";
+        let mut all = vec!["-c", script, "sh"];
+        let out = output.to_string_lossy();
+        all.push(&out);
+        all.push(&self.cli);
+        all.extend_from_slice(args);
+        run("sh", &all, &[("DOCKER_HOST", self.docker_host.as_str())], None).await
+    }
+
+    /// A fixture file built by `just fixtures` (FIXTURES names their directory).
+    pub fn fixture(&self, name: &str) -> std::path::PathBuf {
+        let dir = std::env::var("FIXTURES").unwrap_or_else(|_| "fixtures/out".into());
+        Path::new(&dir).join(name)
+    }
+
+    /// The full id of an image, as the API reports it (without `sha256:`).
+    pub async fn image_id(&self, name: &str) -> anyhow::Result<String> {
+        let reply = self.get(&format!("/images/{name}/json")).await?;
+        anyhow::ensure!(reply.status.is_success(), "no image {name}: {}", String::from_utf8_lossy(&reply.body));
+        let value: serde_json::Value = reply.json()?;
+        let id = value.get("Id").and_then(|v| v.as_str()).context("image inspect has no Id")?;
+        Ok(id.trim_start_matches("sha256:").to_string())
     }
 
     /// The daemon's program and leading arguments: the profile's command, whose program
@@ -128,7 +142,7 @@ impl Engine {
     pub async fn daemon_binary(&self, args: &[&str]) -> anyhow::Result<CliRun> {
         let (program, lead) = self.daemon_command()?;
         let all: Vec<&str> = lead.iter().map(String::as_str).chain(args.iter().copied()).collect();
-        run(&program, &all, &[]).await
+        run(&program, &all, &[], None).await
     }
 
     /// Whether the daemon's own help lists `flag`: how a case learns that an engine dropped a
@@ -140,21 +154,18 @@ impl Engine {
     }
 }
 
-async fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<CliRun> {
+async fn run(program: &str, args: &[&str], env: &[(&str, &str)], input: Option<&Path>) -> anyhow::Result<CliRun> {
     let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
+    let stdin = match input {
+        Some(path) => std::process::Stdio::from(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        ),
+        None => std::process::Stdio::null(),
+    };
+    command.args(args).envs(env.iter().copied()).stdin(stdin).kill_on_drop(true);
     let output = tokio::time::timeout(CLI_TIMEOUT, command.output())
         .await
-        .with_context(|| {
-            format!(
-                "`{program} {}` did not finish in {CLI_TIMEOUT:?}",
-                args.join(" ")
-            )
-        })?
+        .with_context(|| format!("`{program} {}` did not finish in {CLI_TIMEOUT:?}", args.join(" ")))?
         .with_context(|| format!("cannot run {program}"))?;
     Ok(CliRun {
         status: output.status.code(),

@@ -95,7 +95,13 @@ async fn main() -> anyhow::Result<()> {
     let engine = Arc::new(Engine::connect(docker_host, cli, profile).await?);
     let started = Instant::now();
     let results = run_cases(&engine, &selected, o.jobs.max(1)).await;
-    let rows = report::rows(&catalogue, &results);
+    let mut rows = report::rows(&catalogue, &results);
+    if let Some(text) = o.expect.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
+        let known = expect::parse(&text).map_err(anyhow::Error::msg)?;
+        for row in &mut rows {
+            row.known = known.get(&row.id).filter(|k| k.status == row.status).map(|k| k.note.clone()).unwrap_or_default();
+        }
+    }
     let report = Report {
         engine: engine.profile.name.clone(),
         engine_version: engine.version.version.clone(),
@@ -160,37 +166,22 @@ fn label(outcome: &Outcome) -> &'static str {
     }
 }
 
-fn check_expectations(
-    report: &Report,
-    path: &PathBuf,
-    update: bool,
-    partial: bool,
-) -> anyhow::Result<()> {
+fn check_expectations(report: &Report, path: &PathBuf, update: bool, partial: bool) -> anyhow::Result<()> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => expect::parse(&text).map_err(anyhow::Error::msg)?,
+        Err(_) if update => Default::default(),
+        Err(e) => bail!("cannot read expectations {}: {e}", path.display()),
+    };
     if update {
         if partial {
             bail!("--update-expectations needs a full run (no --only)");
         }
-        std::fs::write(path, expect::render(&report.rows, &report.engine))?;
+        std::fs::write(path, expect::render(&report.rows, &report.engine, &old))?;
         println!("expectations written to {}", path.display());
         return Ok(());
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read expectations {}", path.display()))?;
-    let expected = expect::parse(&text).map_err(anyhow::Error::msg)?;
-    let rows: Vec<_> = report
-        .rows
-        .iter()
-        .filter(|r| !partial || r.status != outcome::Status::Uncovered)
-        .cloned()
-        .collect();
-    let expected = if partial {
-        expected
-            .into_iter()
-            .filter(|(id, _)| rows.iter().any(|r| &r.id == id))
-            .collect()
-    } else {
-        expected
-    };
+    let rows: Vec<_> = report.rows.iter().filter(|r| !partial || r.status != outcome::Status::Uncovered).cloned().collect();
+    let expected = if partial { old.into_iter().filter(|(id, _)| rows.iter().any(|r| &r.id == id)).collect() } else { old };
     let diffs = expect::differences(&rows, &expected);
     if diffs.is_empty() {
         println!("every id matches {}", path.display());

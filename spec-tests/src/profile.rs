@@ -7,11 +7,7 @@ use serde::Deserialize;
 pub struct Profile {
     pub name: String,
     pub default_socket: String,
-    pub graph_root: String,
-    pub pidfile: String,
-    pub bridge: String,
     pub tcp_port: u16,
-    pub first_dynamic_port: u16,
     pub daemon: Vec<String>,
     pub launch: Launch,
 }

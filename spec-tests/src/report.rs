@@ -20,6 +20,9 @@ pub struct Row {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
     pub cases: Vec<String>,
+    /// Why this engine is known not to pass this id, from its expectations file.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub known: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +65,7 @@ pub fn rows(catalogue: &[Entry], results: &[CaseResult]) -> Vec<Row> {
                 skip_kind,
                 reason,
                 cases: mine.iter().map(|r| r.name.to_string()).collect(),
+                known: String::new(),
             }
         })
         .collect()

@@ -5,6 +5,7 @@
 mod api_system;
 mod cli_system;
 mod daemon;
+mod images;
 
 use crate::engine::Engine;
 use crate::outcome::Outcome;
@@ -62,6 +63,38 @@ pub static ALL: &[Case] = &[
     case!("daemon cors", ["daemon.opt.api-enable-cors", "api.cors.preflight"], daemon::cors),
     case!("daemon needs root", ["daemon.root.required"], daemon::needs_root),
     case!("daemon --bip with -b", ["daemon.opt.bip-with-b"], daemon::bip_with_bridge),
+    case!("images columns", ["cli.images.columns"], images::columns),
+    case!("images one row per tag", ["cli.images.one-row-per-tag", "cli.tag.basic"], images::one_row_per_tag),
+    case!("tag default latest", ["cli.tag.default-latest"], images::tag_default_latest),
+    case!("tag conflict and -f", ["cli.tag.conflict", "cli.tag.opt.force"], images::tag_conflict),
+    case!("api image tag", ["api.images.tag"], images::api_tag),
+    case!("rmi last name", ["cli.rmi.by-name", "cli.rmi.last-tag-deletes"], images::rmi_last_name),
+    case!("rmi short id", ["cli.rmi.by-short-id"], images::rmi_by_short_id),
+    case!("rmi long id", ["cli.rmi.by-long-id"], images::rmi_by_long_id),
+    case!("rmi several repositories", ["cli.rmi.conflict-multi-tag"], images::rmi_conflict),
+    case!("rmi untag", ["cli.rmi.untag"], images::rmi_untag),
+    case!("rmi several", ["cli.rmi.multiple"], images::rmi_multiple),
+    case!("rmi unknown", ["cli.rmi.unknown"], images::rmi_unknown),
+    case!("api image delete", ["api.images.delete"], images::api_delete),
+    case!("history", ["cli.history.basic"], images::history_basic),
+    case!("history -q", ["cli.history.opt.quiet"], images::history_quiet),
+    case!("history --no-trunc", ["cli.history.opt.no-trunc"], images::history_no_trunc),
+    case!("history tags", ["cli.history.tag-shown"], images::history_tags),
+    case!("api image history", ["api.images.history"], images::api_history),
+    case!("import stdin", ["cli.import.stdin-tag", "cli.import.format.tar", "cli.import.no-parent", "fs.image.base"], images::import_stdin),
+    case!("import compressed", ["cli.import.format.gzip", "cli.import.format.bzip2", "cli.import.format.xz"], images::import_compressed),
+    case!("import bad source", ["cli.import.url-scheme"], images::import_bad_source),
+    case!("api import", ["api.images.create-import"], images::api_import),
+    case!("save layout", ["cli.save.stdout"], images::save_layout),
+    case!("save all tags", ["cli.save.all-tags"], images::save_all_tags),
+    case!("load restores", ["cli.load.stdin"], images::load_restores),
+    case!("api image get", ["api.images.get"], images::api_get),
+    case!("api image load", ["api.images.load"], images::api_load),
+    case!("api image list", ["api.images.list", "api.v1-7.images-repotags"], images::api_list),
+    case!("api image inspect", ["api.images.inspect"], images::api_inspect),
+    case!("ids 64 hex", ["fs.ids.image-64hex"], images::ids_64hex),
+    case!("ids short", ["fs.ids.short-12"], images::ids_short),
+    case!("ids ambiguous", ["fs.ids.ambiguous"], images::ids_ambiguous),
     case!("daemon socket activation", ["daemon.opt.host.fd", "daemon.opt.host.fd-n", "daemon.opt.host.fd-missing"], daemon::socket_activation),
 ];
 

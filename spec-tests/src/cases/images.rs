@@ -1,0 +1,573 @@
+//! Images: listing, names, removal, history, import, save and load (5.1.12–5.1.14, 5.1.19,
+//! 5.1.28, 5.1.30, 5.1.34, 7.3 and the image endpoints). Cases work on names of their own and
+//! on images they import, never on the shared busybox fixture's own tag.
+
+use crate::engine::{CliRun, Engine};
+use crate::outcome::{skip, Outcome, SkipKind};
+use anyhow::{ensure, Context};
+use http::{Method, StatusCode};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const BASE: &str = "busybox";
+
+/// Runs a case body, then removes the named images whatever happened.
+async fn cleaning<F>(e: &Engine, names: &[&str], body: F) -> anyhow::Result<Outcome>
+where
+    F: std::future::Future<Output = anyhow::Result<Outcome>>,
+{
+    let result = body.await;
+    if !names.is_empty() {
+        let mut args = vec!["rmi", "-f"];
+        args.extend_from_slice(names);
+        let _ = e.cli(&args).await;
+    }
+    result
+}
+
+/// Imports the busybox root file system as `name`, returning the new image's id.
+async fn import(e: &Engine, name: &str) -> anyhow::Result<String> {
+    e.cli_stdin(&["import", "-", name], &e.fixture("busybox-rootfs.tar")).await?.success()?;
+    e.image_id(name).await
+}
+
+async fn exists(e: &Engine, name: &str) -> anyhow::Result<bool> {
+    Ok(e.get(&format!("/images/{name}/json")).await?.status == StatusCode::OK)
+}
+
+fn lines_starting<'a>(out: &'a str, start: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.split_whitespace().next() == Some(start)).collect()
+}
+
+/// A scratch file path of the case's own, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(e: &Engine, what: &str) -> TempFile {
+        TempFile(std::env::temp_dir().join(e.unique(what)))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `images` lists REPOSITORY, TAG, IMAGE ID (12 characters), CREATED and VIRTUAL SIZE.
+pub async fn columns(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let out = e.cli(&["images"]).await?.success()?.stdout;
+    let header = out.lines().next().context("no output")?;
+    for column in ["REPOSITORY", "TAG", "IMAGE ID", "CREATED"] {
+        ensure!(header.contains(column), "no {column} column: {header}");
+    }
+    let id = e.image_id(BASE).await?;
+    let row = lines_starting(&out, BASE).into_iter().next().with_context(|| format!("no {BASE} row:\n{out}"))?;
+    ensure!(row.contains(&id[..12]) && !row.contains(&id[..13]), "the row does not show the 12-character id {}: {row}", &id[..12]);
+    ensure!(row.contains(" ago"), "CREATED is not relative: {row}");
+    if !header.contains("VIRTUAL SIZE") {
+        ensure!(header.contains("SIZE"), "no size column: {header}");
+        return Ok(skip(SkipKind::Divergence, "the CLI titles the column SIZE: later Docker shows one size, no longer a virtual one"));
+    }
+    Ok(Outcome::Passed)
+}
+
+/// One row per `repo:tag`, all with the same id; `tag` adds a name for the same image.
+pub async fn one_row_per_tag(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let (a, b) = (format!("{}:one", e.unique("row")), format!("{}:two", e.unique("row")));
+    cleaning(&e, &[&a, &b], async {
+        e.cli(&["tag", BASE, &a]).await?.success()?;
+        e.cli(&["tag", BASE, &b]).await?.success()?;
+        let id = e.image_id(BASE).await?;
+        ensure!(e.image_id(&a).await? == id, "{a} names another image");
+        let out = e.cli(&["images"]).await?.success()?.stdout;
+        for name in [&a, &b] {
+            let repo = name.split(':').next().unwrap_or_default();
+            let rows = lines_starting(&out, repo);
+            ensure!(rows.len() == 1 && rows[0].contains(&id[..12]), "expected one row for {repo} with id {}:\n{out}", &id[..12]);
+        }
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `tag IMAGE repo` means `repo:latest`.
+pub async fn tag_default_latest(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let repo = e.unique("latest");
+    let latest = format!("{repo}:latest");
+    cleaning(&e, &[&latest], async {
+        e.cli(&["tag", BASE, &repo]).await?.success()?;
+        ensure!(e.image_id(&latest).await? == e.image_id(BASE).await?, "{latest} does not name {BASE}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// Moving an existing tag to another image needs `-f`; without it the tag stays.
+pub async fn tag_conflict(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let other = format!("{}:imported", e.unique("other"));
+    let target = format!("{}:t", e.unique("moving"));
+    cleaning(&e, &[&target, &other], async {
+        let imported = import(&e, &other).await?;
+        e.cli(&["tag", BASE, &target]).await?.success()?;
+        let help = e.cli(&["tag", "--help"]).await?;
+        if !format!("{}{}", help.stdout, help.stderr).contains("--force") {
+            return Ok(skip(SkipKind::Divergence, "the CLI's `tag` has no -f/--force: later Docker always moves an existing tag"));
+        }
+        let refused = e.cli(&["tag", &imported[..12], &target]).await?;
+        ensure!(refused.status != Some(0), "moving {target} without -f succeeded");
+        ensure!(e.image_id(&target).await? == e.image_id(BASE).await?, "{target} moved without -f");
+        e.cli(&["tag", "-f", &imported[..12], &target]).await?.success()?;
+        ensure!(e.image_id(&target).await? == imported, "{target} did not move with -f");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `POST /images/(name)/tag`: 201, 400 for a bad name, 404 for an unknown image, 409 for a
+/// taken tag without force (API versions before 1.25).
+pub async fn api_tag(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let repo = e.unique("apitag");
+    let other = format!("{}:imported", e.unique("apiother"));
+    let first = format!("{repo}:t");
+    cleaning(&e, &[&first, &other], async {
+        let ok = e.call(Method::POST, &format!("/images/{BASE}/tag?repo={repo}&tag=t")).await?;
+        ensure!(ok.status == StatusCode::CREATED, "tag answered {}", ok.status);
+        let bad = e.call(Method::POST, &format!("/images/{BASE}/tag?repo=Bad%20Name!&tag=t")).await?;
+        ensure!(bad.status == StatusCode::BAD_REQUEST, "a bad repository name answered {}", bad.status);
+        let missing = e.call(Method::POST, &format!("/images/{}/tag?repo={repo}", e.unique("missing"))).await?;
+        ensure!(missing.status == StatusCode::NOT_FOUND, "an unknown image answered {}", missing.status);
+        let imported = import(&e, &other).await?;
+        let old = e.min_api();
+        let taken = e.call(Method::POST, &format!("/v{old}/images/{imported}/tag?repo={repo}&tag=t")).await?;
+        if taken.status == StatusCode::CREATED {
+            return Ok(skip(SkipKind::Divergence, format!("even at API {old} the engine moves a taken tag without force (Docker dropped `force` in API 1.25)")));
+        }
+        ensure!(taken.status == StatusCode::CONFLICT, "a taken tag without force answered {}", taken.status);
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+fn has_lines(run: &CliRun, untagged: bool, deleted: bool) -> anyhow::Result<()> {
+    let out = &run.stdout;
+    ensure!(out.contains("Untagged:") == untagged, "Untagged line expected={untagged}:\n{out}");
+    ensure!(out.contains("Deleted:") == deleted, "Deleted line expected={deleted}:\n{out}");
+    Ok(())
+}
+
+/// Removing the last name prints Untagged then Deleted, and the image is gone.
+pub async fn rmi_last_name(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let name = e.unique("rmilast");
+    cleaning(&e, &[&name], async {
+        import(&e, &name).await?;
+        let run = e.cli(&["rmi", &name]).await?.success()?;
+        has_lines(&run, true, true)?;
+        ensure!(!exists(&e, &name).await?, "{name} is still there");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// The 12-character and the 64-character id both remove a singly-named image.
+pub async fn rmi_by_id(e: Arc<Engine>, long: bool) -> anyhow::Result<Outcome> {
+    let name = e.unique("rmiid");
+    cleaning(&e, &[&name], async {
+        let id = import(&e, &name).await?;
+        let by = if long { id.clone() } else { id[..12].to_string() };
+        e.cli(&["rmi", &by]).await?.success()?;
+        ensure!(!exists(&e, &id).await?, "{id} is still there");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+pub async fn rmi_by_short_id(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    rmi_by_id(e, false).await
+}
+
+pub async fn rmi_by_long_id(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    rmi_by_id(e, true).await
+}
+
+/// An id named in several repositories is not removed without force; its names remain.
+pub async fn rmi_conflict(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let (a, b) = (e.unique("multia"), e.unique("multib"));
+    cleaning(&e, &[&a, &b], async {
+        let id = import(&e, &a).await?;
+        e.cli(&["tag", &a, &b]).await?.success()?;
+        let run = e.cli(&["rmi", &id[..12]]).await?;
+        ensure!(run.status != Some(0), "rmi of a doubly-named id succeeded");
+        ensure!(run.stderr.to_lowercase().contains("multiple"), "the error does not say it is in several repositories: {}", run.stderr);
+        ensure!(exists(&e, &a).await? && exists(&e, &b).await?, "a name was removed");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// Removing one of two names only untags; the image stays under the other.
+pub async fn rmi_untag(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let (a, b) = (e.unique("untaga"), e.unique("untagb"));
+    cleaning(&e, &[&a, &b], async {
+        let id = import(&e, &a).await?;
+        e.cli(&["tag", &a, &b]).await?.success()?;
+        let run = e.cli(&["rmi", &a]).await?.success()?;
+        has_lines(&run, true, false)?;
+        ensure!(e.image_id(&b).await? == id, "{b} lost its image");
+        ensure!(!exists(&e, &a).await?, "{a} still resolves");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `rmi A B` removes each.
+pub async fn rmi_multiple(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let (a, b) = (e.unique("multi1"), e.unique("multi2"));
+    cleaning(&e, &[&a, &b], async {
+        import(&e, &a).await?;
+        import(&e, &b).await?;
+        e.cli(&["rmi", &a, &b]).await?.success()?;
+        ensure!(!exists(&e, &a).await? && !exists(&e, &b).await?, "not both removed");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// Removing an unknown image fails with an error.
+pub async fn rmi_unknown(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let run = e.cli(&["rmi", &e.unique("nosuchimage")]).await?;
+    ensure!(run.status != Some(0) && !run.stderr.trim().is_empty(), "exit {:?}, stderr {:?}", run.status, run.stderr);
+    Ok(Outcome::Passed)
+}
+
+/// `DELETE /images/(name)`: 404 unknown, 409 for several repositories, 200 with the lines.
+pub async fn api_delete(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let (a, b) = (e.unique("apidela"), e.unique("apidelb"));
+    cleaning(&e, &[&a, &b], async {
+        let missing = e.call(Method::DELETE, &format!("/images/{}", e.unique("missing"))).await?;
+        ensure!(missing.status == StatusCode::NOT_FOUND, "unknown image: {}", missing.status);
+        let id = import(&e, &a).await?;
+        e.cli(&["tag", &a, &b]).await?.success()?;
+        let conflict = e.call(Method::DELETE, &format!("/images/{id}")).await?;
+        ensure!(conflict.status == StatusCode::CONFLICT, "several repositories: {}", conflict.status);
+        e.cli(&["rmi", &b]).await?.success()?;
+        let done = e.call(Method::DELETE, &format!("/images/{a}")).await?;
+        ensure!(done.status == StatusCode::OK, "delete answered {}", done.status);
+        let items: Vec<Value> = done.json()?;
+        let kinds: Vec<&str> = items.iter().filter_map(|i| i.as_object()?.keys().next().map(String::as_str)).collect();
+        ensure!(kinds.contains(&"Untagged") && kinds.contains(&"Deleted"), "answer lacks Untagged/Deleted: {items:?}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `history` shows IMAGE, CREATED and CREATED BY, newest first.
+pub async fn history_basic(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let out = e.cli(&["history", BASE]).await?.success()?.stdout;
+    let header = out.lines().next().context("no output")?;
+    for column in ["IMAGE", "CREATED", "CREATED BY"] {
+        ensure!(header.contains(column), "no {column} column: {header}");
+    }
+    let first = out.lines().nth(1).context("no rows")?;
+    let id = e.image_id(BASE).await?;
+    ensure!(first.contains(&id[..12]) || first.contains(BASE), "the first row is not the image itself: {first}");
+    Ok(Outcome::Passed)
+}
+
+/// `history -q` prints only ids; `--no-trunc` prints them whole.
+pub async fn history_quiet(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let out = e.cli(&["history", "-q", BASE]).await?.success()?.stdout;
+    let id = e.image_id(BASE).await?;
+    ensure!(out.lines().next() == Some(&id[..12]), "first line is not the short id:\n{out}");
+    ensure!(out.lines().all(|l| l == "<missing>" || (l.len() == 12 && l.bytes().all(|b| b.is_ascii_hexdigit()))), "not only ids:\n{out}");
+    Ok(Outcome::Passed)
+}
+
+pub async fn history_no_trunc(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let ids = e.cli(&["history", "--no-trunc", "-q", BASE]).await?.success()?.stdout;
+    let id = e.image_id(BASE).await?;
+    ensure!(ids.lines().next().is_some_and(|l| l.trim_start_matches("sha256:") == id), "the full id {id} is not shown:\n{ids}");
+    let out = e.cli(&["history", "--no-trunc", BASE]).await?.success()?.stdout;
+    let long = out.lines().skip(1).find(|l| l.contains("ADD")).with_context(|| format!("no ADD step:\n{out}"))?;
+    ensure!(!long.contains("...") && !long.contains('…'), "CREATED BY is shortened: {long}");
+    Ok(Outcome::Passed)
+}
+
+/// A tagged layer is shown by its name in the IMAGE column (2014).
+pub async fn history_tags(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let out = e.cli(&["history", BASE]).await?.success()?.stdout;
+    let first = out.lines().nth(1).context("no rows")?;
+    if first.contains("busybox:latest") {
+        return Ok(Outcome::Passed);
+    }
+    let id = e.image_id(BASE).await?;
+    ensure!(first.contains(&id[..12]), "the first row shows neither the tag nor the id: {first}");
+    Ok(skip(SkipKind::Divergence, "the CLI shows ids, not tags, in the IMAGE column (later Docker)"))
+}
+
+/// `GET /images/(name)/history`: 200 with Id, Created and CreatedBy, or 404.
+pub async fn api_history(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let reply = e.get(&format!("/images/{BASE}/history")).await?;
+    ensure!(reply.status == StatusCode::OK, "history answered {}", reply.status);
+    let steps: Vec<Value> = reply.json()?;
+    ensure!(!steps.is_empty(), "no steps");
+    for key in ["Id", "Created", "CreatedBy"] {
+        ensure!(steps.iter().all(|s| s.get(key).is_some()), "a step lacks {key}: {steps:?}");
+    }
+    let missing = e.get(&format!("/images/{}/history", e.unique("missing"))).await?;
+    ensure!(missing.status == StatusCode::NOT_FOUND, "unknown image: {}", missing.status);
+    Ok(Outcome::Passed)
+}
+
+/// `import - name:tag` from standard input creates that image, with no parent.
+pub async fn import_stdin(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let name = format!("{}:new", e.unique("importlocal"));
+    cleaning(&e, &[&name], async {
+        let run = e.cli_stdin(&["import", "-", &name], &e.fixture("busybox-rootfs.tar")).await?.success()?;
+        let id = e.image_id(&name).await?;
+        ensure!(run.stdout.contains(&id[..12]), "import did not print the id: {}", run.stdout);
+        let inspect: Value = e.get(&format!("/images/{name}/json")).await?.json()?;
+        let parent = inspect.get("Parent").or(inspect.get("parent")).and_then(Value::as_str).unwrap_or("");
+        ensure!(parent.is_empty(), "the imported image has parent {parent}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// gzip, bzip2 and xz archives are recognised and imported.
+pub async fn import_compressed(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    for tool in ["gzip", "bzip2", "xz"] {
+        let packed = TempFile::new(&e, tool);
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{tool} -c < \"$0\" > \"$1\"", ))
+            .arg(e.fixture("busybox-rootfs.tar"))
+            .arg(&packed.0)
+            .status()
+            .await?;
+        ensure!(status.success(), "{tool} failed");
+        let name = e.unique(tool);
+        let result = cleaning(&e, &[&name], async {
+            e.cli_stdin(&["import", "-", &name], &packed.0).await?.success().with_context(|| format!("{tool} archive"))?;
+            ensure!(exists(&e, &name).await?, "the {tool} import made no image");
+            Ok(Outcome::Passed)
+        })
+        .await?;
+        ensure!(result == Outcome::Passed, "{tool}: {result:?}");
+    }
+    Ok(Outcome::Passed)
+}
+
+/// A source that is neither `-` nor a URL is refused.
+pub async fn import_bad_source(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let run = e.cli(&["import", "/etc/hostname"]).await?;
+    ensure!(run.status != Some(0) && !run.stderr.trim().is_empty(), "import of a local path: exit {:?}, {}", run.status, run.stderr);
+    Ok(Outcome::Passed)
+}
+
+/// `POST /images/create?fromSrc=-&repo=&tag=` imports the body and tags it.
+pub async fn api_import(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let repo = e.unique("apiimport");
+    let name = format!("{repo}:v1");
+    cleaning(&e, &[&name], async {
+        let tar = std::fs::read(e.fixture("busybox-rootfs.tar"))?;
+        let reply = e.api.call(Method::POST, &format!("/images/create?fromSrc=-&repo={repo}&tag=v1"), Some(tar.into())).await?;
+        ensure!(reply.status == StatusCode::OK, "import answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body));
+        ensure!(reply.header("content-type").is_some_and(|c| c.contains("json")), "not a JSON stream");
+        ensure!(exists(&e, &name).await?, "{name} was not created");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+fn tar_members(path: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut archive = tar::Archive::new(std::fs::File::open(path)?);
+    let mut members = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.to_string_lossy().trim_start_matches("./").to_string();
+        let mut data = Vec::new();
+        if !name.ends_with("layer.tar") {
+            std::io::Read::read_to_end(&mut entry, &mut data)?;
+        }
+        members.push((name, data));
+    }
+    Ok(members)
+}
+
+/// `save IMAGE > file` writes a directory per layer (json, layer.tar, VERSION) and a
+/// repositories file naming the tags.
+pub async fn save_layout(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let file = TempFile::new(&e, "save.tar");
+    e.cli_to_file(&["save", BASE], &file.0).await?.success()?;
+    let members = tar_members(&file.0)?;
+    let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+    for leaf in ["json", "layer.tar", "VERSION"] {
+        ensure!(names.iter().any(|n| n.ends_with(&format!("/{leaf}"))), "no */{leaf} in {names:?}");
+    }
+    let repositories = &members.iter().find(|(n, _)| n == "repositories").context("no repositories file")?.1;
+    let repos: Value = serde_json::from_slice(repositories)?;
+    ensure!(repos.get(BASE).and_then(|t| t.get("latest")).is_some(), "repositories lacks busybox:latest: {repos}");
+    Ok(Outcome::Passed)
+}
+
+/// Saving a repository name saves every tag of it.
+pub async fn save_all_tags(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let repo = e.unique("alltags");
+    let (a, b) = (format!("{repo}:a"), format!("{repo}:b"));
+    cleaning(&e, &[&a, &b], async {
+        import(&e, &a).await?;
+        e.cli(&["tag", BASE, &b]).await?.success()?;
+        let file = TempFile::new(&e, "alltags.tar");
+        e.cli_to_file(&["save", &repo], &file.0).await?.success()?;
+        let members = tar_members(&file.0)?;
+        let repositories = &members.iter().find(|(n, _)| n == "repositories").context("no repositories file")?.1;
+        let repos: Value = serde_json::from_slice(repositories)?;
+        let tags = repos.get(&repo).and_then(Value::as_object).with_context(|| format!("no {repo} in {repos}"))?;
+        ensure!(tags.contains_key("a") && tags.contains_key("b"), "not every tag saved: {repos}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `load < file` restores an image with its id and its names.
+pub async fn load_restores(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let name = e.unique("reload");
+    cleaning(&e, &[&name], async {
+        let id = import(&e, &name).await?;
+        let file = TempFile::new(&e, "reload.tar");
+        e.cli_to_file(&["save", &name], &file.0).await?.success()?;
+        e.cli(&["rmi", &name]).await?.success()?;
+        ensure!(!exists(&e, &id).await?, "rmi left the image");
+        e.cli_stdin(&["load"], &file.0).await?.success()?;
+        ensure!(e.image_id(&name).await? == id, "the loaded image has another id");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `GET /images/(name)/get` answers a save tar as application/x-tar.
+pub async fn api_get(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let reply = e.get(&format!("/images/{BASE}/get")).await?;
+    ensure!(reply.status == StatusCode::OK, "get answered {}", reply.status);
+    ensure!(reply.header("content-type") == Some("application/x-tar"), "content type {:?}", reply.header("content-type"));
+    let file = TempFile::new(&e, "get.tar");
+    std::fs::write(&file.0, &reply.body)?;
+    let names: Vec<String> = tar_members(&file.0)?.into_iter().map(|(n, _)| n).collect();
+    ensure!(names.iter().any(|n| n == "repositories" || n == "manifest.json"), "not a save tar: {names:?}");
+    Ok(Outcome::Passed)
+}
+
+/// `POST /images/load` with a save tar: 200, and the image is there.
+pub async fn api_load(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let name = e.unique("apiload");
+    cleaning(&e, &[&name], async {
+        let id = import(&e, &name).await?;
+        let tar = e.get(&format!("/images/{name}/get")).await?.body;
+        e.cli(&["rmi", &name]).await?.success()?;
+        let reply = e.api.call(Method::POST, "/images/load", Some(tar)).await?;
+        ensure!(reply.status == StatusCode::OK, "load answered {}", reply.status);
+        ensure!(e.image_id(&name).await? == id, "not restored");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `GET /images/json`: each image once, with RepoTags, Id, ParentId, Created, Size and
+/// VirtualSize.
+pub async fn api_list(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let extra = e.unique("listed");
+    cleaning(&e, &[&extra], async {
+        e.cli(&["tag", BASE, &extra]).await?.success()?;
+        let reply = e.get("/images/json").await?;
+        ensure!(reply.status == StatusCode::OK, "list answered {}", reply.status);
+        let list: Vec<Value> = reply.json()?;
+        let id = e.image_id(BASE).await?;
+        let mine: Vec<&Value> = list.iter().filter(|i| i["Id"].as_str().is_some_and(|v| v.ends_with(&id))).collect();
+        ensure!(mine.len() == 1, "{BASE} is listed {} times", mine.len());
+        for key in ["RepoTags", "Id", "ParentId", "Created", "Size", "VirtualSize"] {
+            ensure!(mine[0].get(key).is_some(), "no {key} in {}", mine[0]);
+        }
+        let tags: Vec<&str> = mine[0]["RepoTags"].as_array().context("RepoTags is not a list")?.iter().filter_map(Value::as_str).collect();
+        ensure!(tags.contains(&"busybox:latest") && tags.contains(&format!("{extra}:latest").as_str()), "RepoTags {tags:?}");
+        let all: Vec<Value> = e.get("/images/json?all=1").await?.json()?;
+        ensure!(all.len() >= list.len(), "all=1 lists fewer images ({}) than the default ({})", all.len(), list.len());
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `GET /images/(name)/json` under API 1.9 gives the v1 image JSON; 404 for unknown.
+pub async fn api_inspect(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let missing = e.get(&format!("/images/{}/json", e.unique("missing"))).await?;
+    ensure!(missing.status == StatusCode::NOT_FOUND, "unknown image: {}", missing.status);
+    if e.min_api() > berth_api::ApiVersion::MIN {
+        return Ok(skip(SkipKind::Divergence, format!("the engine's minimum API is {}: the 1.9 image JSON is not served", e.min_api())));
+    }
+    let reply = e.get(&format!("/v1.9/images/{BASE}/json")).await?;
+    ensure!(reply.status == StatusCode::OK, "inspect answered {}", reply.status);
+    let value: Value = reply.json()?;
+    for key in ["id", "created", "container_config", "Size"] {
+        ensure!(value.get(key).is_some(), "no {key} in {value}");
+    }
+    Ok(Outcome::Passed)
+}
+
+/// Image ids are 64 lower-case hex characters.
+pub async fn ids_64hex(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let out = e.cli(&["images", "-q", "--no-trunc"]).await?.success()?.stdout;
+    ensure!(!out.trim().is_empty(), "no ids");
+    for line in out.lines() {
+        let hex = line.trim_start_matches("sha256:");
+        ensure!(berth_api_hex(hex), "{line} is not 64 lower-case hex characters");
+    }
+    Ok(Outcome::Passed)
+}
+
+fn berth_api_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The 12-character id works where a name does (tag, history, rmi).
+pub async fn ids_short(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let (name, alias) = (e.unique("shortid"), e.unique("shortalias"));
+    cleaning(&e, &[&name, &alias], async {
+        let id = import(&e, &name).await?;
+        let short = &id[..12];
+        e.cli(&["tag", short, &alias]).await?.success()?;
+        e.cli(&["history", short]).await?.success()?;
+        e.cli(&["rmi", &alias]).await?.success()?;
+        e.cli(&["rmi", short]).await?.success()?;
+        ensure!(!exists(&e, &id).await?, "rmi by short id left the image");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// A prefix of several ids is refused rather than resolved to one of them.
+pub async fn ids_ambiguous(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let mut made: Vec<String> = Vec::new();
+    let result = async {
+        loop {
+            let list: Vec<Value> = e.get("/images/json?all=1").await?.json()?;
+            let ids: Vec<String> = list.iter().filter_map(|i| i["Id"].as_str()).map(|i| i.trim_start_matches("sha256:").to_string()).collect();
+            let shared = (b'0'..=b'f').map(char::from).find(|c| ids.iter().filter(|i| i.starts_with(*c)).count() > 1);
+            if let Some(prefix) = shared {
+                let alias = e.unique("ambiguous");
+                made.push(alias.clone());
+                let run = e.cli(&["tag", &prefix.to_string(), &alias]).await?;
+                ensure!(run.status != Some(0), "tag with the shared prefix {prefix:?} succeeded");
+                ensure!(!exists(&e, &alias).await?, "a tag was created from an ambiguous prefix");
+                return Ok(Outcome::Passed);
+            }
+            ensure!(made.len() < 20, "no shared prefix after {} imports", made.len());
+            let name = e.unique("prefix");
+            import(&e, &name).await?;
+            made.push(name);
+        }
+    }
+    .await;
+    let names: Vec<&str> = made.iter().map(String::as_str).collect();
+    cleaning(&e, &names, async { result }).await
+}
