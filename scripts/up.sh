@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `just up`: (re)starts the berth daemon on its defaults (unix:///var/run/berth.sock, graph
-# /var/lib/berth, pid file /var/run/berth.pid, log /var/log/berth.log) and shows it working.
+# /var/lib/berth, pid file /var/run/berth.pid, log /var/log/berth.log), loads the busybox
+# fixture image and shows it working.
 # `just down` (this script with `stop`) stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,8 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
+"$berth" load -i fixtures/out/busybox.tar
+
 set -x
 "$berth" version
-"$berth" info
+"$berth" images

@@ -3214,7 +3214,7 @@ mod tests {
     #[case::json_float("{{json 1.5}} {{json 2.0}} {{json 1e21}} {{json 1e-7}}", "1.5 2 1e+21 1e-7")]
     #[case::json_whole(
         "{{json .State}}",
-        r#"{"ExitCode":0,"FinishedAt":"0001-01-01T00:00:00Z","Pid":2716,"Running":true,"StartedAt":"2014-06-12T18:31:30.123456789Z"}"#
+        r#"{"Running":true,"Pid":2716,"ExitCode":0,"StartedAt":"2014-06-12T18:31:30.123456789Z","FinishedAt":"0001-01-01T00:00:00Z"}"#
     )]
     #[case::join_null("[{{join .HostConfig.Links \",\"}}]", "[]")]
     #[case::split_empty_separator("{{split \"abc\" \"\"}} {{len (split \"\" \",\")}}", "[a b c] 1")]

@@ -571,3 +571,249 @@ pub async fn ids_ambiguous(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let names: Vec<&str> = made.iter().map(String::as_str).collect();
     cleaning(&e, &names, async { result }).await
 }
+
+/// A 2014-layout save tar (no manifest) of a chain of `depth` layers, each an image whose
+/// parent is the one below, the top tagged `name:latest`. Returns the tar and the legacy ids
+/// base first. Both 2014 engines and today's moby load this layout.
+fn legacy_chain(name: &str, depth: usize, salt: &str) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
+    let ids: Vec<String> = (0..depth).map(|i| berth_hex(&format!("{salt} {name} {i}"))).collect();
+    let mut tar = tar::Builder::new(Vec::new());
+    for (i, id) in ids.iter().enumerate() {
+        let parent = if i == 0 { String::new() } else { format!(r#","parent":"{}""#, ids[i - 1]) };
+        let json = format!(
+            r#"{{"id":"{id}"{parent},"created":"2014-0{}-01T00:00:00Z","container_config":{{"Cmd":["/bin/sh","-c","echo {i} > /layer-{i}"]}},"architecture":"amd64","os":"linux"}}"#,
+            i + 1
+        );
+        append(&mut tar, &format!("{id}/json"), json.as_bytes())?;
+        append(&mut tar, &format!("{id}/VERSION"), b"1.0")?;
+        append(&mut tar, &format!("{id}/layer.tar"), &one_file_layer(&format!("layer-{i}"), &format!("{salt} {i}\n"))?)?;
+    }
+    let top = ids.last().context("empty chain")?;
+    append(&mut tar, "repositories", format!(r#"{{"{name}":{{"latest":"{top}"}}}}"#).as_bytes())?;
+    Ok((tar.into_inner()?, ids))
+}
+
+fn append(tar: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) -> anyhow::Result<()> {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(1_400_000_000);
+    tar.append_data(&mut header, name, data)?;
+    Ok(())
+}
+
+fn one_file_layer(path: &str, content: &str) -> anyhow::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    append(&mut tar, path, content.as_bytes())?;
+    Ok(tar.into_inner()?)
+}
+
+/// A 64-hex id derived from text (sha256 through the engine-independent `tar`-free route).
+fn berth_hex(text: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    (0..4)
+        .map(|round| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (round, text).hash(&mut h);
+            format!("{:016x}", h.finish())
+        })
+        .collect()
+}
+
+/// Loads a legacy chain through the API and returns the images' ids (engine ids), base first.
+async fn load_chain(e: &Engine, name: &str, depth: usize) -> anyhow::Result<Vec<String>> {
+    let (tar, _) = legacy_chain(name, depth, &e.unique("salt"))?;
+    let reply = e.api.call(Method::POST, "/images/load", Some(tar.into())).await?;
+    ensure!(reply.status == StatusCode::OK, "load answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body));
+    let mut ids = vec![e.image_id(name).await?];
+    while ids.len() < depth {
+        let inspect: Value = e.get(&format!("/images/{}/json", ids[ids.len() - 1])).await?.json()?;
+        let parent = inspect.get("Parent").and_then(Value::as_str).unwrap_or("").trim_start_matches("sha256:").to_string();
+        ensure!(!parent.is_empty(), "image {} of the chain has no parent", ids.len());
+        ids.push(parent);
+    }
+    ids.reverse();
+    Ok(ids)
+}
+
+/// Intermediate images are hidden from `images` and shown by `images -a`.
+pub async fn images_all(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let name = e.unique("chain");
+    cleaning(&e, &[&name], async {
+        let ids = load_chain(&e, &name, 3).await?;
+        let default = e.cli(&["images", "--no-trunc"]).await?.success()?.stdout;
+        let all = e.cli(&["images", "-a", "--no-trunc"]).await?.success()?.stdout;
+        ensure!(default.contains(&ids[2]), "the top is not listed:\n{default}");
+        ensure!(!default.contains(&ids[0]) && !default.contains(&ids[1]), "intermediates listed without -a:\n{default}");
+        ensure!(ids.iter().all(|id| all.contains(id.as_str())), "-a misses an intermediate:\n{all}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// Untagged top-level images are listed as `<none> <none>`.
+pub async fn images_untagged(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let run = e.cli_stdin(&["import", "-"], &e.fixture("busybox-rootfs.tar")).await?.success()?;
+    let id = run.stdout.trim().trim_start_matches("sha256:").to_string();
+    let result = async {
+        ensure!(id.len() >= 12, "import printed no id: {}", run.stdout);
+        let out = e.cli(&["images"]).await?.success()?.stdout;
+        let row = out.lines().find(|l| l.contains(&id[..12])).with_context(|| format!("{} not listed:\n{out}", &id[..12]))?;
+        let words: Vec<&str> = row.split_whitespace().collect();
+        ensure!(words.len() > 2 && words[0] == "<none>" && words[1] == "<none>", "not shown as <none> <none>: {row}");
+        Ok(Outcome::Passed)
+    }
+    .await;
+    let _ = e.cli(&["rmi", &id]).await;
+    result
+}
+
+/// `images --no-trunc` shows 64-character ids; `images -q` only ids.
+pub async fn images_no_trunc_quiet(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let id = e.image_id(BASE).await?;
+    let long = e.cli(&["images", "--no-trunc"]).await?.success()?.stdout;
+    ensure!(long.contains(&id), "--no-trunc does not show {id}:\n{long}");
+    let quiet = e.cli(&["images", "-q"]).await?.success()?.stdout;
+    ensure!(quiet.lines().any(|l| l == &id[..12]), "-q does not list {}:\n{quiet}", &id[..12]);
+    ensure!(quiet.lines().all(|l| l.len() == 12 && l.bytes().all(|b| b.is_ascii_hexdigit())), "-q prints more than ids:\n{quiet}");
+    Ok(Outcome::Passed)
+}
+
+/// `images NAME` lists only that repository.
+pub async fn images_filter_name(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let repo = e.unique("onlyme");
+    let (a, b) = (format!("{repo}:a"), format!("{repo}:b"));
+    cleaning(&e, &[&a, &b], async {
+        e.cli(&["tag", BASE, &a]).await?.success()?;
+        e.cli(&["tag", BASE, &b]).await?.success()?;
+        let out = e.cli(&["images", &repo]).await?.success()?.stdout;
+        let rows: Vec<&str> = out.lines().skip(1).collect();
+        ensure!(rows.len() == 2 && rows.iter().all(|r| r.starts_with(&repo)), "expected only {repo}'s two tags:\n{out}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+async fn cli_has_flag(e: &Engine, command: &str, flag: &str) -> anyhow::Result<bool> {
+    let help = e.cli(&[command, "--help"]).await?;
+    Ok(format!("{}{}", help.stdout, help.stderr).contains(flag))
+}
+
+/// `images --tree` draws the chain indented by parentage with sizes and tags.
+pub async fn images_tree(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    if !cli_has_flag(&e, "images", "--tree").await? {
+        return Ok(skip(SkipKind::Legacy, "the CLI's `images` has no --tree (removed from Docker in 1.7)"));
+    }
+    let name = e.unique("tree");
+    cleaning(&e, &[&name], async {
+        let ids = load_chain(&e, &name, 3).await?;
+        let out = e.cli(&["images", "--tree"]).await?.success()?.stdout;
+        let indent = |id: &str| -> anyhow::Result<usize> {
+            let line = out.lines().find(|l| l.contains(&id[..12])).with_context(|| format!("{} not in the tree:\n{out}", &id[..12]))?;
+            ensure!(line.contains("Size:") && line.contains("virtual"), "no sizes: {line}");
+            Ok(line.find(&id[..12]).unwrap_or(0))
+        };
+        let depths = [indent(&ids[0])?, indent(&ids[1])?, indent(&ids[2])?];
+        ensure!(depths[0] < depths[1] && depths[1] < depths[2], "not indented by parentage:\n{out}");
+        let top = out.lines().find(|l| l.contains(&ids[2][..12])).unwrap_or_default();
+        ensure!(top.contains(&format!("{name}:latest")), "the top's tag is not shown: {top}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `images --viz` prints a Graphviz digraph with parent -> child edges and tag labels.
+pub async fn images_viz(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    if !cli_has_flag(&e, "images", "--viz").await? {
+        return Ok(skip(SkipKind::Legacy, "the CLI's `images` has no --viz (removed from Docker in 1.7)"));
+    }
+    let name = e.unique("viz");
+    cleaning(&e, &[&name], async {
+        let ids = load_chain(&e, &name, 2).await?;
+        let out = e.cli(&["images", "--viz"]).await?.success()?.stdout;
+        ensure!(out.trim_start().starts_with("digraph") && out.trim_end().ends_with('}'), "not a digraph:\n{out}");
+        let edge = format!("\"{}\" -> \"{}\"", &ids[0][..12], &ids[1][..12]);
+        ensure!(out.contains(&edge), "no edge {edge}:\n{out}");
+        ensure!(out.contains(&format!("{name}:latest")), "no tag label:\n{out}");
+        ensure!(out.matches('{').count() == out.matches('}').count(), "unbalanced braces:\n{out}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// Deleting an image with children only untags it; deleting the leaf removes it and its
+/// untagged parents, each reported.
+pub async fn api_delete_parents(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let name = e.unique("prune");
+    let middle = e.unique("middle");
+    cleaning(&e, &[&name, &middle], async {
+        let ids = load_chain(&e, &name, 3).await?;
+        e.cli(&["tag", &ids[1], &middle]).await?.success()?;
+        let untag: Vec<Value> = e.call(Method::DELETE, &format!("/images/{middle}")).await?.json()?;
+        ensure!(untag.iter().all(|i| i.get("Untagged").is_some()) && !untag.is_empty(), "deleting a parent should only untag: {untag:?}");
+        ensure!(exists(&e, &ids[1]).await?, "the parent image was deleted");
+        let reply = e.call(Method::DELETE, &format!("/images/{name}")).await?;
+        ensure!(reply.status == StatusCode::OK, "delete answered {}", reply.status);
+        let items: Vec<Value> = reply.json()?;
+        let deleted: Vec<&str> = items.iter().filter_map(|i| i.get("Deleted")?.as_str()).collect();
+        for id in &ids {
+            ensure!(deleted.iter().any(|d| d.ends_with(id.as_str())), "{id} is not reported deleted: {items:?}");
+        }
+        for id in &ids {
+            ensure!(!exists(&e, id).await?, "{id} is left");
+        }
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// Pre-1.7 listing formats (`/images/viz`, per-tag entries) are for API versions the engine
+/// may no longer serve.
+pub async fn api_images_legacy(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    if e.min_api() >= berth_api::ApiVersion::new(1, 7) {
+        return Ok(skip(SkipKind::Legacy, format!("the engine's minimum API is {}: listing formats before 1.7 are not served", e.min_api())));
+    }
+    let reply = e.get("/v1.6/images/viz").await?;
+    ensure!(reply.status == StatusCode::OK && String::from_utf8_lossy(&reply.body).contains("digraph"), "/v1.6/images/viz: {}", reply.status);
+    Ok(Outcome::Passed)
+}
+
+/// `/images/viz` is gone from API 1.7 on.
+pub async fn api_viz_removed(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let reply = e.get(&format!("/v{}/images/viz", e.current_api())).await?;
+    ensure!(reply.status == StatusCode::NOT_FOUND, "/images/viz answered {}", reply.status);
+    Ok(Outcome::Passed)
+}
+
+/// `inspect A B` prints one JSON array with an object per argument.
+pub async fn inspect_array(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let alias = e.unique("inspected");
+    cleaning(&e, &[&alias], async {
+        e.cli(&["tag", BASE, &alias]).await?.success()?;
+        let out = e.cli(&["inspect", BASE, &alias]).await?.success()?.stdout;
+        let value: Value = serde_json::from_str(&out).with_context(|| format!("not one JSON document:\n{out}"))?;
+        let items = value.as_array().with_context(|| format!("not an array: {value}"))?;
+        ensure!(items.len() == 2, "{} objects for 2 arguments", items.len());
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// An unknown name is an error and a non-zero exit, and the known ones are still printed.
+pub async fn inspect_not_found(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let missing = e.unique("nothing");
+    let run = e.cli(&["inspect", BASE, &missing]).await?;
+    ensure!(run.status.is_some_and(|s| s != 0), "exit {:?}", run.status);
+    ensure!(run.stderr.contains(&missing), "the error does not name {missing}: {}", run.stderr);
+    let value: Value = serde_json::from_str(&run.stdout).with_context(|| format!("the known one is not printed:\n{}", run.stdout))?;
+    ensure!(value.as_array().is_some_and(|a| a.len() == 1), "expected the one known object: {value}");
+    Ok(Outcome::Passed)
+}
+
+/// A broken template is an error and a non-zero exit.
+pub async fn inspect_bad_template(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let run = e.cli(&["inspect", "--format", "{{.Id", BASE]).await?;
+    ensure!(run.status.is_some_and(|s| s != 0), "exit {:?}", run.status);
+    ensure!(run.stderr.to_lowercase().contains("template"), "the error does not say the template is wrong: {}", run.stderr);
+    Ok(Outcome::Passed)
+}

@@ -95,6 +95,18 @@ pub static ALL: &[Case] = &[
     case!("ids 64 hex", ["fs.ids.image-64hex"], images::ids_64hex),
     case!("ids short", ["fs.ids.short-12"], images::ids_short),
     case!("ids ambiguous", ["fs.ids.ambiguous"], images::ids_ambiguous),
+    case!("images -a", ["cli.images.opt.all"], images::images_all),
+    case!("images untagged", ["cli.images.untagged"], images::images_untagged),
+    case!("images --no-trunc -q", ["cli.images.opt.no-trunc", "cli.images.opt.quiet"], images::images_no_trunc_quiet),
+    case!("images NAME", ["cli.images.filter-name"], images::images_filter_name),
+    case!("images --tree", ["cli.images.opt.tree"], images::images_tree),
+    case!("images --viz", ["cli.images.opt.viz"], images::images_viz),
+    case!("api delete with parents", ["api.v1-2.image-delete-untag-parents", "cli.rmi.parents"], images::api_delete_parents),
+    case!("api legacy listings", ["api.v1-7.images-legacy-format", "api.images.viz", "api.images.format-legacy"], images::api_images_legacy),
+    case!("api viz removed", ["api.v1-7.images-viz-removed"], images::api_viz_removed),
+    case!("inspect array", ["cli.inspect.json-array"], images::inspect_array),
+    case!("inspect not found", ["cli.inspect.not-found"], images::inspect_not_found),
+    case!("inspect bad template", ["cli.inspect.format-invalid"], images::inspect_bad_template),
     case!("daemon socket activation", ["daemon.opt.host.fd", "daemon.opt.host.fd-n", "daemon.opt.host.fd-missing"], daemon::socket_activation),
 ];
 

@@ -2,6 +2,7 @@
 //! the dispatch from the first word to the command's function.
 
 mod images;
+mod inspect;
 mod system;
 
 use crate::flags::{self, Flag, Parsed};
@@ -51,7 +52,7 @@ pub static COMMANDS: &[Command] = &[
     Command { run: Some(images::import), flags: images::IMPORT_FLAGS, ..command("import", "URL|- [REPOSITORY[:TAG]]", "Create a new file system image from the contents of a tarball") },
     Command { run: Some(system::info), ..command("info", "", "Display system-wide information") },
     command("insert", "IMAGE URL PATH", "Insert a file in an image"),
-    command("inspect", "CONTAINER|IMAGE [CONTAINER|IMAGE...]", "Return low-level information on a container or image"),
+    Command { run: Some(inspect::inspect), flags: inspect::FLAGS, ..command("inspect", "CONTAINER|IMAGE [CONTAINER|IMAGE...]", "Return low-level information on a container or image") },
     command("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill a running container"),
     Command { run: Some(images::load), flags: images::LOAD_FLAGS, ..command("load", "", "Load an image from a tar archive on standard input") },
     command("login", "[OPTIONS] [SERVER]", "Register or log in to a registry server"),
