@@ -49,13 +49,13 @@ conformance-moby: build fixtures
 conformance-moby-update: build fixtures
     scripts/conformance-moby.sh update
 
-# Fuzz every target for a bounded time.
+# Fuzz every target for FUZZ_SECONDS (default 60) each.
 fuzz:
-    @echo "just fuzz: no fuzz targets yet; they come with the image store and Dockerfile parser issues" >&2; exit 1
+    scripts/fuzz.sh
 
-# Criterion benchmarks and the comparisons with moby.
+# Criterion benchmarks (layer commit and apply, union mounts); needs root.
 bench:
-    @echo "just bench: no benchmarks yet; they come with the image store and container issues" >&2; exit 1
+    cargo bench -p berth-benches
 
 # Root and kernel tests in QEMU (one cell: KERNEL=6.1 CGROUP=v2).
 vm-test KERNEL="6.1" CGROUP="v2":
