@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn every_case_names_catalogue_ids() {
         let ids: HashSet<_> = load().into_iter().map(|e| e.id).collect();
-        for case in crate::cases::ALL {
+        for case in crate::cases::all() {
             for id in case.ids {
                 assert!(
                     ids.contains(*id),

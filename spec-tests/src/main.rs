@@ -74,8 +74,8 @@ fn options() -> anyhow::Result<Options> {
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
     let catalogue = catalogue::load();
-    let selected: Vec<&'static cases::Case> = cases::ALL
-        .iter()
+    let selected: Vec<&'static cases::Case> = cases::all()
+        .into_iter()
         .filter(|c| {
             o.only.as_ref().is_none_or(|t| {
                 c.name.contains(t.as_str()) || c.ids.iter().any(|id| id.contains(t.as_str()))

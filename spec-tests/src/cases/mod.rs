@@ -3,6 +3,7 @@
 //! Keep each case short: reading it should tell a newcomer what the documentation promises.
 
 mod api_system;
+mod containers;
 mod cli_system;
 mod daemon;
 mod images;
@@ -13,6 +14,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+/// Every case: the table below, then the tables other modules keep for themselves.
+pub fn all() -> Vec<&'static Case> {
+    ALL.iter().chain(containers::CASES).collect()
+}
+
 pub type CaseFuture = Pin<Box<dyn Future<Output = anyhow::Result<Outcome>> + Send>>;
 
 pub struct Case {
@@ -21,9 +27,10 @@ pub struct Case {
     pub run: fn(Arc<Engine>) -> CaseFuture,
 }
 
+#[macro_export]
 macro_rules! case {
     ($name:literal, [$($id:literal),+ $(,)?], $run:path) => {
-        Case { name: $name, ids: &[$($id),+], run: |engine| Box::pin($run(engine)) }
+        $crate::cases::Case { name: $name, ids: &[$($id),+], run: |engine| Box::pin($run(engine)) }
     };
 }
 
