@@ -38,22 +38,13 @@ impl TestDaemon {
     pub async fn start(engine: &Engine, spec: Spec) -> anyhow::Result<TestDaemon> {
         let dir = PathBuf::from(format!("/tmp/{}", engine.unique("daemon")));
         std::fs::create_dir_all(&dir)?;
-        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("spec").to_string();
-        let fill = |text: &str| fill(text, &dir, &name);
-        for (file, content) in &engine.profile.launch.files {
-            std::fs::write(dir.join(file), fill(content)?)?;
+        match launch(engine, &dir, spec) {
+            Ok((host, child)) => Ok(TestDaemon { dir, host, child }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
         }
-        let host = format!("unix://{}/engine.sock", dir.display());
-        let (program, mut args) = engine.daemon_command()?;
-        for arg in &engine.profile.launch.args {
-            args.push(fill(arg)?);
-        }
-        for h in spec.hosts.clone().unwrap_or_else(|| vec![host.clone()]) {
-            args.extend(["-H".to_string(), h]);
-        }
-        args.extend(spec.args.iter().cloned());
-        let child = spawn(&program, &args, &dir, spec)?;
-        Ok(TestDaemon { dir, host, child })
     }
 
     /// A client for one of the daemon's endpoints.
@@ -135,6 +126,25 @@ impl Drop for TestDaemon {
         unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Writes the profile's files into `dir` and starts the daemon with the profile's arguments.
+fn launch(engine: &Engine, dir: &Path, spec: Spec) -> anyhow::Result<(String, tokio::process::Child)> {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("spec").to_string();
+    let fill = |text: &str| fill(text, dir, &name);
+    for (file, content) in &engine.profile.launch.files {
+        std::fs::write(dir.join(file), fill(content)?)?;
+    }
+    let host = format!("unix://{}/engine.sock", dir.display());
+    let (program, mut args) = engine.daemon_command()?;
+    for arg in &engine.profile.launch.args {
+        args.push(fill(arg)?);
+    }
+    for h in spec.hosts.clone().unwrap_or_else(|| vec![host.clone()]) {
+        args.extend(["-H".to_string(), h]);
+    }
+    args.extend(spec.args.iter().cloned());
+    Ok((host, spawn(&program, &args, dir, spec)?))
 }
 
 fn spawn(program: &str, args: &[String], dir: &Path, spec: Spec) -> anyhow::Result<tokio::process::Child> {
