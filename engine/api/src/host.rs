@@ -43,11 +43,7 @@ impl Host {
             return Ok(Host::Unix(default_unix.to_path_buf()));
         }
         if let Some(path) = text.strip_prefix("unix://") {
-            let path = if path.is_empty() {
-                default_unix
-            } else {
-                Path::new(path)
-            };
+            let path = if path.is_empty() { default_unix } else { Path::new(path) };
             return Ok(Host::Unix(path.to_path_buf()));
         }
         if let Some(fd) = text.strip_prefix("fd://") {
@@ -84,11 +80,7 @@ impl Host {
         };
         let port = match port {
             None | Some("") => DEFAULT_TCP_PORT,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| HostError::Port(text.to_string()))?,
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| HostError::Port(text.to_string()))?,
         };
         Ok(Host::Tcp { host, port })
     }
@@ -135,10 +127,7 @@ mod tests {
     }
 
     fn tcp(host: &str, port: u16) -> Host {
-        Host::Tcp {
-            host: host.into(),
-            port,
-        }
+        Host::Tcp { host: host.into(), port }
     }
 
     #[rstest]

@@ -191,7 +191,10 @@ mod tests {
     #[test]
     fn delete_items_are_single_key_objects() {
         let items = vec![DeleteItem::Untagged("busybox:latest".into()), DeleteItem::Deleted("sha256:ab".into())];
-        assert_eq!(serde_json::to_string(&items).unwrap(), r#"[{"Untagged":"busybox:latest"},{"Deleted":"sha256:ab"}]"#);
+        assert_eq!(
+            serde_json::to_string(&items).unwrap(),
+            r#"[{"Untagged":"busybox:latest"},{"Deleted":"sha256:ab"}]"#
+        );
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! shape each API version expects. Knows nothing of HTTP libraries or the kernel.
 
 pub mod container;
+pub mod containers;
 pub mod host;
 pub mod image;
 pub mod progress;
+pub mod stdcopy;
 mod strslice;
 pub mod system;
 pub mod time;

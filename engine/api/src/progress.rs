@@ -52,7 +52,11 @@ impl Message {
 
     pub fn error(text: impl Into<String>) -> Message {
         let message = text.into();
-        Message { error: message.clone(), error_detail: Some(ErrorDetail { code: None, message }), ..Default::default() }
+        Message {
+            error: message.clone(),
+            error_detail: Some(ErrorDetail { code: None, message }),
+            ..Default::default()
+        }
     }
 
     /// The message as one line of the stream.

@@ -209,11 +209,7 @@ mod tests {
 
     #[test]
     fn v1_9_version_has_exactly_the_documented_fields() {
-        let v = Version {
-            version: "0.1.0".into(),
-            api_version: "1.41".into(),
-            ..Default::default()
-        };
+        let v = Version { version: "0.1.0".into(), api_version: "1.41".into(), ..Default::default() };
         let json = serde_json::to_value(v.to_v1_9()).unwrap();
         let mut keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
         keys.sort();
@@ -223,16 +219,8 @@ mod tests {
     #[test]
     fn v1_9_info_keeps_documented_names() {
         let json = serde_json::to_value(Info::default().to_v1_9()).unwrap();
-        for key in [
-            "Containers",
-            "Images",
-            "Debug",
-            "NFd",
-            "NGoroutines",
-            "MemoryLimit",
-            "SwapLimit",
-            "IPv4Forwarding",
-        ] {
+        for key in ["Containers", "Images", "Debug", "NFd", "NGoroutines", "MemoryLimit", "SwapLimit", "IPv4Forwarding"]
+        {
             assert!(json.get(key).is_some(), "missing {key} in {json}");
         }
     }

@@ -43,6 +43,12 @@ impl ClientError {
     }
 }
 
+/// A taken-over connection: two-way, or the output only.
+pub enum Hijacked {
+    Stream { io: TokioIo<hyper::upgrade::Upgraded>, content_type: String },
+    Body { body: Incoming, content_type: String },
+}
+
 /// A whole answer: status, headers and the collected body.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -161,6 +167,30 @@ impl Client {
         Err(api_error(self.collect(response).await?))
     }
 
+    /// Sends a request that asks to take the connection over (attach, exec start). On 101 the
+    /// raw two-way stream is returned; a server that answers 200 instead gives a one-way
+    /// stream (its body), returned as `Hijacked::Body`.
+    pub async fn hijack(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Hijacked, ClientError> {
+        let request = Request::builder()
+            .method(method)
+            .uri(self.full_path(path))
+            .header(http::header::CONNECTION, "Upgrade")
+            .header(http::header::UPGRADE, "tcp")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body_from_bytes(body.unwrap_or_default()))?;
+        let mut response = self.send(request).await?;
+        let content_type =
+            response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        match response.status() {
+            StatusCode::SWITCHING_PROTOCOLS => {
+                let upgraded = hyper::upgrade::on(&mut response).await.map_err(|source| self.http_error(source))?;
+                Ok(Hijacked::Stream { io: TokioIo::new(upgraded), content_type })
+            }
+            status if status.is_success() => Ok(Hijacked::Body { body: response.into_body(), content_type }),
+            _ => Err(api_error(self.collect(response).await?)),
+        }
+    }
+
     async fn collect(&self, response: Response<Incoming>) -> Result<Reply, ClientError> {
         let (parts, body) = response.into_parts();
         let body = body.collect().await.map_err(|source| self.http_error(source))?.to_bytes();
@@ -236,7 +266,8 @@ pub fn body_from_reader(mut reader: impl std::io::Read + Send + 'static) -> Requ
 
 /// Turns a non-2xx answer into `ClientError::Api` carrying the daemon's message.
 pub fn check(reply: Reply) -> Result<Reply, ClientError> {
-    if reply.status.is_success() {
+    // 304: already in the state asked for (a started container started again), not an error.
+    if reply.status.is_success() || reply.status == StatusCode::NOT_MODIFIED {
         Ok(reply)
     } else {
         Err(api_error(reply))
