@@ -56,7 +56,9 @@ impl Default for Config {
 pub enum ConfigError {
     #[error("{0}")]
     Host(#[from] berth_api::HostError),
-    #[error("--bip and -b cannot be used together: -b names an existing bridge, --bip sets the address of berth's own")]
+    #[error(
+        "--bip and -b cannot be used together: -b names an existing bridge, --bip sets the address of berth's own"
+    )]
     BipWithBridge,
     #[error("invalid --bip {0:?}: expected an address in CIDR form, such as 10.20.0.1/24")]
     Bip(String),
@@ -95,11 +97,7 @@ impl Config {
     /// Checks every flag and builds the settings, or says which flag is wrong.
     pub fn from_flags(flags: Flags) -> Result<Config, ConfigError> {
         let default_unix = Path::new(DEFAULT_UNIX_SOCKET);
-        let hosts = flags
-            .hosts
-            .iter()
-            .map(|h| Host::parse(h, default_unix))
-            .collect::<Result<_, _>>()?;
+        let hosts = flags.hosts.iter().map(|h| Host::parse(h, default_unix)).collect::<Result<_, _>>()?;
         let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
         let bridge = nonempty(flags.bridge);
         let bip = nonempty(flags.bip);
@@ -119,11 +117,8 @@ impl Config {
             Some(ip) => ip.parse().map_err(|_| ConfigError::Ip(ip))?,
             None => IpAddr::from([0, 0, 0, 0]),
         };
-        let dns = flags
-            .dns
-            .iter()
-            .map(|d| d.parse().map_err(|_| ConfigError::Dns(d.clone())))
-            .collect::<Result<_, _>>()?;
+        let dns =
+            flags.dns.iter().map(|d| d.parse().map_err(|_| ConfigError::Dns(d.clone()))).collect::<Result<_, _>>()?;
         let mtu = match nonempty(flags.mtu) {
             Some(m) => m.parse().map_err(|_| ConfigError::Mtu(m))?,
             None => 0,
@@ -169,12 +164,7 @@ mod tests {
     use super::*;
 
     fn flags() -> Flags {
-        Flags {
-            restart: true,
-            icc: true,
-            iptables: true,
-            ..Default::default()
-        }
+        Flags { restart: true, icc: true, iptables: true, ..Default::default() }
     }
 
     #[test]
@@ -187,58 +177,29 @@ mod tests {
 
     #[test]
     fn empty_host_means_default_socket() {
-        let c = Config::from_flags(Flags {
-            hosts: vec!["".into()],
-            ..flags()
-        })
-        .unwrap();
+        let c = Config::from_flags(Flags { hosts: vec!["".into()], ..flags() }).unwrap();
         assert_eq!(c.listen_hosts(), [Host::Unix("/var/run/berth.sock".into())]);
     }
 
     #[test]
     fn bip_and_bridge_exclude_each_other() {
-        let f = Flags {
-            bridge: Some("br0".into()),
-            bip: Some("10.20.0.1/24".into()),
-            ..flags()
-        };
+        let f = Flags { bridge: Some("br0".into()), bip: Some("10.20.0.1/24".into()), ..flags() };
         assert_eq!(Config::from_flags(f), Err(ConfigError::BipWithBridge));
     }
 
     #[test]
     fn bad_values_are_named() {
         let cases = [
-            Flags {
-                bip: Some("10.0.0.1".into()),
-                ..flags()
-            },
-            Flags {
-                ip: Some("nowhere".into()),
-                ..flags()
-            },
-            Flags {
-                dns: vec!["8.8.8".into()],
-                ..flags()
-            },
-            Flags {
-                mtu: Some("big".into()),
-                ..flags()
-            },
-            Flags {
-                storage_driver: Some("aufs".into()),
-                ..flags()
-            },
-            Flags {
-                hosts: vec!["tcp://x:port".into()],
-                ..flags()
-            },
+            Flags { bip: Some("10.0.0.1".into()), ..flags() },
+            Flags { ip: Some("nowhere".into()), ..flags() },
+            Flags { dns: vec!["8.8.8".into()], ..flags() },
+            Flags { mtu: Some("big".into()), ..flags() },
+            Flags { storage_driver: Some("aufs".into()), ..flags() },
+            Flags { hosts: vec!["tcp://x:port".into()], ..flags() },
         ];
         for f in cases {
             let err = Config::from_flags(f.clone()).unwrap_err().to_string();
-            assert!(
-                err.starts_with("invalid") || err.starts_with("unknown"),
-                "{err}"
-            );
+            assert!(err.starts_with("invalid") || err.starts_with("unknown"), "{err}");
         }
     }
 }

@@ -1,29 +1,66 @@
-//! The daemon's state and the [`Backend`](crate::http::Backend) the HTTP routes call.
+//! The daemon's state — configuration, image store, containers, events — and the answers of
+//! the system endpoints. The HTTP routes reach everything through an `Arc<Engine>`.
 
 use crate::config::Config;
+use crate::containers::Containers;
+use crate::events::Events;
 use crate::host;
 use berth_api::system::{Component, Info, Platform, Runtime, Swarm, Version};
 use berth_api::{ApiVersion, BuildInfo};
 use berth_image::{ContainerUse, Store};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub struct Engine {
-    config: Config,
-    build: BuildInfo,
+    pub(crate) config: Config,
+    pub(crate) build: BuildInfo,
     /// Stable across restarts: kept in the graph root.
     id: String,
-    images: Arc<Store>,
+    pub(crate) images: Arc<Store>,
+    pub(crate) containers: Arc<Containers>,
+    pub(crate) events: Events,
+    /// This program, re-executed as each container's monitor.
+    pub(crate) exe: PathBuf,
+    pub(crate) execs: std::sync::Mutex<std::collections::HashMap<String, crate::containers::attach::ExecRecord>>,
 }
 
 impl Engine {
-    pub fn new(config: Config, build: BuildInfo, id: String, images: Store) -> Engine {
-        Engine { config, build, id, images: Arc::new(images) }
+    pub fn new(
+        config: Config,
+        build: BuildInfo,
+        id: String,
+        images: Store,
+        containers: Containers,
+        exe: PathBuf,
+    ) -> Engine {
+        Engine {
+            config,
+            build,
+            id,
+            images: Arc::new(images),
+            containers: Arc::new(containers),
+            events: Events::default(),
+            exe,
+            execs: Default::default(),
+        }
     }
-}
 
-impl crate::http::Backend for Engine {
-    fn version(&self) -> Version {
+    pub fn images(&self) -> &Arc<Store> {
+        &self.images
+    }
+
+    /// The container made from an image, if any (it blocks the image's removal).
+    pub fn image_in_use(&self, image_id: &str) -> Option<ContainerUse> {
+        self.containers.using_image(image_id)
+    }
+
+    /// `--api-enable-cors`: send CORS headers and answer preflights.
+    pub fn cors(&self) -> bool {
+        self.config.api_enable_cors
+    }
+
+    pub fn version(&self) -> Version {
         let kernel = host::kernel_version();
         let details = BTreeMap::from([
             ("ApiVersion".to_string(), ApiVersion::CURRENT.to_string()),
@@ -52,7 +89,7 @@ impl crate::http::Backend for Engine {
         }
     }
 
-    fn info(&self) -> Info {
+    pub fn info(&self) -> Info {
         let cgroups = host::cgroups();
         let (operating_system, os_version) = host::operating_system();
         let mut warnings = Vec::new();
@@ -65,6 +102,10 @@ impl crate::http::Backend for Engine {
         Info {
             id: self.id.clone(),
             images: self.images.images().len() as u64,
+            containers: self.containers.count().0 as u64,
+            containers_running: self.containers.count().1 as u64,
+            containers_stopped: (self.containers.count().0 - self.containers.count().1) as u64,
+            n_events_listener: self.events.listeners() as u64,
             driver: self.images.driver_name().to_string(),
             driver_status: vec![["Backing Filesystem".into(), "extfs".into()]],
             memory_limit: cgroups.memory_limit,
@@ -99,17 +140,5 @@ impl crate::http::Backend for Engine {
             execution_driver: format!("berth-{}", self.build.version),
             ..Default::default()
         }
-    }
-
-    fn cors(&self) -> bool {
-        self.config.api_enable_cors
-    }
-
-    fn images(&self) -> &Arc<Store> {
-        &self.images
-    }
-
-    fn image_in_use(&self, _image_id: &str) -> Option<ContainerUse> {
-        None
     }
 }

@@ -15,7 +15,9 @@ pub enum GuardError {
     NotRoot,
     #[error("cannot create the graph root {path}: {source}")]
     GraphRoot { path: PathBuf, source: io::Error },
-    #[error("graph root {path} is in use by another berth daemon{owner}: stop that daemon or pick another root with -g")]
+    #[error(
+        "graph root {path} is in use by another berth daemon{owner}: stop that daemon or pick another root with -g"
+    )]
     GraphBusy { path: PathBuf, owner: String },
     #[error("pid file {path} names a running daemon (pid {pid}): stop it first, or remove the file if that process is not berth")]
     PidfileBusy { path: PathBuf, pid: i32 },
@@ -39,40 +41,20 @@ pub struct GraphLock {
 
 impl GraphLock {
     pub fn acquire(graph: &Path) -> Result<GraphLock, GuardError> {
-        let root_error = |source| GuardError::GraphRoot {
-            path: graph.to_path_buf(),
-            source,
-        };
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(graph)
-            .map_err(root_error)?;
+        let root_error = |source| GuardError::GraphRoot { path: graph.to_path_buf(), source };
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(graph).map_err(root_error)?;
         let path = graph.join("berth.lock");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(root_error)?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(root_error)?;
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
             Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-                let owner = fs::read_to_string(&path)
-                    .ok()
-                    .map(|p| format!(" (pid {})", p.trim()))
-                    .unwrap_or_default();
-                return Err(GuardError::GraphBusy {
-                    path: graph.to_path_buf(),
-                    owner,
-                });
+                let owner = fs::read_to_string(&path).ok().map(|p| format!(" (pid {})", p.trim())).unwrap_or_default();
+                return Err(GuardError::GraphBusy { path: graph.to_path_buf(), owner });
             }
             Err((_, errno)) => return Err(root_error(errno.into())),
         };
-        lock.set_len(0)
-            .and_then(|_| write!(&mut *lock, "{}", std::process::id()))
-            .map_err(root_error)?;
+        lock.set_len(0).and_then(|_| write!(&mut *lock, "{}", std::process::id())).map_err(root_error)?;
         Ok(GraphLock { _lock: lock })
     }
 }
@@ -86,29 +68,20 @@ pub struct PidFile {
 impl PidFile {
     pub fn create(path: &Path) -> Result<PidFile, GuardError> {
         if let Some(pid) = running_owner(path) {
-            return Err(GuardError::PidfileBusy {
-                path: path.to_path_buf(),
-                pid,
-            });
+            return Err(GuardError::PidfileBusy { path: path.to_path_buf(), pid });
         }
-        let pid_error = |source| GuardError::Pidfile {
-            path: path.to_path_buf(),
-            source,
-        };
+        let pid_error = |source| GuardError::Pidfile { path: path.to_path_buf(), source };
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(pid_error)?;
         }
         write_atomic(path, format!("{}\n", std::process::id()).as_bytes()).map_err(pid_error)?;
-        Ok(PidFile {
-            path: path.to_path_buf(),
-        })
+        Ok(PidFile { path: path.to_path_buf() })
     }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        let ours = fs::read_to_string(&self.path)
-            .is_ok_and(|s| s.trim() == std::process::id().to_string());
+        let ours = fs::read_to_string(&self.path).is_ok_and(|s| s.trim() == std::process::id().to_string());
         if ours {
             let _ = fs::remove_file(&self.path);
         }
@@ -152,10 +125,7 @@ mod tests {
         let first = GraphLock::acquire(&graph).unwrap();
         let err = GraphLock::acquire(&graph).unwrap_err().to_string();
         assert!(err.contains("in use by another berth daemon"), "{err}");
-        assert!(
-            err.contains(&format!("pid {}", std::process::id())),
-            "{err}"
-        );
+        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
         drop(first);
         GraphLock::acquire(&graph).unwrap();
     }
@@ -166,10 +136,7 @@ mod tests {
         let path = dir.path().join("berth.pid");
         fs::write(&path, "999999999\n").unwrap();
         let pidfile = PidFile::create(&path).unwrap();
-        assert_eq!(
-            fs::read_to_string(&path).unwrap().trim(),
-            std::process::id().to_string()
-        );
+        assert_eq!(fs::read_to_string(&path).unwrap().trim(), std::process::id().to_string());
         drop(pidfile);
         assert!(!path.exists());
     }

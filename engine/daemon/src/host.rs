@@ -5,15 +5,11 @@ use std::fs;
 use std::path::Path;
 
 pub fn kernel_version() -> String {
-    nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default()
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 pub fn hostname() -> String {
-    nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// `PRETTY_NAME` of /etc/os-release, such as "Debian GNU/Linux 12 (bookworm)".
@@ -47,10 +43,7 @@ pub fn open_fds() -> u64 {
 
 pub fn threads() -> u64 {
     let text = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    text.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 pub fn ipv4_forwarding() -> bool {
@@ -71,11 +64,7 @@ pub fn cgroups() -> Cgroups {
         let controllers = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
         let memory = controllers.split_whitespace().any(|c| c == "memory");
         let swap = memory && has_child_file(root, "memory.swap.max");
-        return Cgroups {
-            v2_only: true,
-            memory_limit: memory,
-            swap_limit: swap,
-        };
+        return Cgroups { v2_only: true, memory_limit: memory, swap_limit: swap };
     }
     let memory = root.join("memory");
     Cgroups {

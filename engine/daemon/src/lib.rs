@@ -1,8 +1,11 @@
+#![recursion_limit = "256"]
 //! The berth daemon: guards (root, graph lock, pid file), listeners, and the Remote API server
 //! over the engine's state. `run` is what `berth -d` calls.
 
 pub mod config;
+pub mod containers;
 pub mod engine;
+pub mod events;
 pub mod guard;
 pub mod host;
 pub mod http;
@@ -12,7 +15,7 @@ pub use config::{Config, ConfigError, Flags};
 
 use berth_api::BuildInfo;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,8 @@ pub enum DaemonError {
     Runtime(io::Error),
     #[error("cannot open the image store: {0}")]
     Store(#[from] berth_image::StoreError),
+    #[error("cannot load the containers: {0}")]
+    Containers(String),
     #[error("cannot read or write {path}: {source}")]
     State { path: String, source: io::Error },
 }
@@ -38,44 +43,43 @@ pub fn run(config: Config, build: BuildInfo) -> Result<(), DaemonError> {
     let id = engine_id(&config.graph)?;
     let images = berth_image::Store::open(&config.graph, config.storage_driver.as_deref())?;
     tracing::info!("image store ready: {} images, storage driver {}", images.images().len(), images.driver_name());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(DaemonError::Runtime)?;
+    let containers = containers::Containers::open(&config.graph.join("containers"), &exec_root(&config.graph))
+        .map_err(|e| DaemonError::Containers(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(|source| DaemonError::State { path: "/proc/self/exe".into(), source })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(DaemonError::Runtime)?;
     runtime.block_on(async {
+        // Watch for SIGTERM and SIGINT before any socket exists: a client that sees the
+        // socket may stop the daemon at once, and that must be a clean stop.
+        let shutdown = shutdown_signal()?;
         let listeners = listen::bind_all(&config.listen_hosts())?;
         for listener in &listeners {
             tracing::info!("API listening on {}", listener.describe());
         }
-        let engine = Arc::new(engine::Engine::new(config, build, id, images));
-        http::serve(engine, listeners, shutdown_signal()).await;
+        let engine = Arc::new(engine::Engine::new(config, build, id, images, containers, exe));
+        engine.recover_containers().await;
+        http::serve(engine, listeners, shutdown).await;
         tracing::info!("daemon stopped");
         Ok(())
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves at the first SIGTERM or SIGINT.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, DaemonError> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot watch for SIGTERM and SIGINT; stop the daemon with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    })
 }
 
 /// The engine's id: made once, kept in the graph root so `info` shows the same one always.
 fn engine_id(graph: &Path) -> Result<String, DaemonError> {
     let path = graph.join("engine-id");
-    let state_error = |source| DaemonError::State {
-        path: path.display().to_string(),
-        source,
-    };
+    let state_error = |source| DaemonError::State { path: path.display().to_string(), source };
     match std::fs::read_to_string(&path) {
         Ok(id) if id.trim().len() == 64 => return Ok(id.trim().to_string()),
         Ok(_) => {}
@@ -85,6 +89,13 @@ fn engine_id(graph: &Path) -> Result<String, DaemonError> {
     let id = random_id().map_err(state_error)?;
     guard::write_atomic(&path, id.as_bytes()).map_err(state_error)?;
     Ok(id)
+}
+
+/// Where containers' runtime state (monitor sockets, exit status) lives: a short path under
+/// /run, one per graph root, so two daemons never share it and socket paths stay short.
+pub fn exec_root(graph: &Path) -> PathBuf {
+    let digest = berth_image::store::sha256_digest(graph.as_os_str().as_encoded_bytes());
+    PathBuf::from(format!("/run/berth/{}", &digest["sha256:".len()..]["".len()..8]))
 }
 
 /// 64 hex characters from the kernel's random source, as Docker's ids are.

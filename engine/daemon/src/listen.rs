@@ -21,12 +21,7 @@ pub enum ListenError {
     #[error("no socket-activated file descriptors were passed (LISTEN_FDS is not set for this process): {0} needs systemd socket activation")]
     NoActivatedSockets(String),
     #[error("{host}: descriptor {fd} is not among the activated sockets {first}..={last}")]
-    NoSuchFd {
-        host: String,
-        fd: RawFd,
-        first: RawFd,
-        last: RawFd,
-    },
+    NoSuchFd { host: String, fd: RawFd, first: RawFd, last: RawFd },
     #[error("{host}: descriptor {fd} is neither a unix nor a tcp socket")]
     FdKind { host: String, fd: RawFd },
 }
@@ -34,19 +29,13 @@ pub enum ListenError {
 /// A bound socket, ready to accept. A unix socket's file is removed when this is dropped.
 #[derive(Debug)]
 pub enum Listener {
-    Unix {
-        listener: tokio::net::UnixListener,
-        path: Option<PathBuf>,
-    },
+    Unix { listener: tokio::net::UnixListener, path: Option<PathBuf> },
     Tcp(tokio::net::TcpListener),
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix {
-            path: Some(path), ..
-        } = self
-        {
+        if let Listener::Unix { path: Some(path), .. } = self {
             let _ = fs::remove_file(path);
         }
     }
@@ -56,13 +45,9 @@ impl Listener {
     /// Where this listener is reachable, for logs.
     pub fn describe(&self) -> String {
         match self {
-            Listener::Unix {
-                path: Some(path), ..
-            } => format!("unix://{}", path.display()),
+            Listener::Unix { path: Some(path), .. } => format!("unix://{}", path.display()),
             Listener::Unix { path: None, .. } => "unix socket (activated)".into(),
-            Listener::Tcp(l) => l
-                .local_addr()
-                .map_or("tcp".into(), |a| format!("tcp://{a}")),
+            Listener::Tcp(l) => l.local_addr().map_or("tcp".into(), |a| format!("tcp://{a}")),
         }
     }
 }
@@ -83,10 +68,7 @@ pub fn bind_all(hosts: &[Host]) -> Result<Vec<Listener>, ListenError> {
 
 fn bind_unix(path: &Path) -> Result<Listener, ListenError> {
     let host = format!("unix://{}", path.display());
-    let bind_error = |source| ListenError::Bind {
-        host: host.clone(),
-        source,
-    };
+    let bind_error = |source| ListenError::Bind { host: host.clone(), source };
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(ListenError::InUse(host));
@@ -97,10 +79,7 @@ fn bind_unix(path: &Path) -> Result<Listener, ListenError> {
         fs::create_dir_all(dir).map_err(bind_error)?;
     }
     let listener = tokio::net::UnixListener::bind(path).map_err(bind_error)?;
-    let listener = Listener::Unix {
-        listener,
-        path: Some(path.to_path_buf()),
-    };
+    let listener = Listener::Unix { listener, path: Some(path.to_path_buf()) };
     fs::set_permissions(path, fs::Permissions::from_mode(0o660)).map_err(bind_error)?;
     if let Ok(Some(group)) = nix::unistd::Group::from_name("docker") {
         nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(group.gid))
@@ -110,15 +89,10 @@ fn bind_unix(path: &Path) -> Result<Listener, ListenError> {
 }
 
 fn bind_tcp(host: &Host, name: &str, port: u16) -> Result<Listener, ListenError> {
-    let bind_error = |source| ListenError::Bind {
-        host: host.to_string(),
-        source,
-    };
+    let bind_error = |source| ListenError::Bind { host: host.to_string(), source };
     let listener = std::net::TcpListener::bind((name, port)).map_err(bind_error)?;
     listener.set_nonblocking(true).map_err(bind_error)?;
-    Ok(Listener::Tcp(
-        tokio::net::TcpListener::from_std(listener).map_err(bind_error)?,
-    ))
+    Ok(Listener::Tcp(tokio::net::TcpListener::from_std(listener).map_err(bind_error)?))
 }
 
 /// Sockets passed by systemd socket activation (`LISTEN_PID`, `LISTEN_FDS`), each claimable once.
@@ -128,19 +102,9 @@ struct ActivatedFds {
 
 impl ActivatedFds {
     fn take() -> ActivatedFds {
-        let ours = std::env::var("LISTEN_PID")
-            .ok()
-            .and_then(|p| p.parse::<u32>().ok())
-            == Some(std::process::id());
-        let count = std::env::var("LISTEN_FDS")
-            .ok()
-            .and_then(|n| n.parse::<RawFd>().ok())
-            .unwrap_or(0);
-        let fds = if ours {
-            (0..count).map(|i| Some(LISTEN_FDS_START + i)).collect()
-        } else {
-            Vec::new()
-        };
+        let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+        let count = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<RawFd>().ok()).unwrap_or(0);
+        let fds = if ours { (0..count).map(|i| Some(LISTEN_FDS_START + i)).collect() } else { Vec::new() };
         ActivatedFds { fds }
     }
 
@@ -152,16 +116,8 @@ impl ActivatedFds {
             None => self.fds.iter_mut().filter_map(Option::take).collect(),
             Some(fd) => {
                 let last = LISTEN_FDS_START + self.fds.len() as RawFd - 1;
-                let slot = (fd - LISTEN_FDS_START)
-                    .try_into()
-                    .ok()
-                    .and_then(|i: usize| self.fds.get_mut(i));
-                let no_such = || ListenError::NoSuchFd {
-                    host: host.to_string(),
-                    fd,
-                    first: LISTEN_FDS_START,
-                    last,
-                };
+                let slot = (fd - LISTEN_FDS_START).try_into().ok().and_then(|i: usize| self.fds.get_mut(i));
+                let no_such = || ListenError::NoSuchFd { host: host.to_string(), fd, first: LISTEN_FDS_START, last };
                 vec![slot.and_then(Option::take).ok_or_else(no_such)?]
             }
         };
@@ -171,18 +127,10 @@ impl ActivatedFds {
 
 /// Wraps an inherited listening socket descriptor.
 fn adopt(host: &Host, fd: RawFd) -> Result<Listener, ListenError> {
-    let bind_error = |source| ListenError::Bind {
-        host: host.to_string(),
-        source,
-    };
-    let family = getsockname::<SockaddrStorage>(fd)
-        .ok()
-        .and_then(|a| a.family());
-    nix::fcntl::fcntl(
-        fd,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )
-    .map_err(|e| bind_error(e.into()))?;
+    let bind_error = |source| ListenError::Bind { host: host.to_string(), source };
+    let family = getsockname::<SockaddrStorage>(fd).ok().and_then(|a| a.family());
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+        .map_err(|e| bind_error(e.into()))?;
     match family {
         Some(AddressFamily::Unix) => {
             // SAFETY: systemd handed this descriptor to this process alone, and it was claimed
@@ -190,22 +138,14 @@ fn adopt(host: &Host, fd: RawFd) -> Result<Listener, ListenError> {
             let std = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
             std.set_nonblocking(true).map_err(bind_error)?;
             let listener = tokio::net::UnixListener::from_std(std).map_err(bind_error)?;
-            Ok(Listener::Unix {
-                listener,
-                path: None,
-            })
+            Ok(Listener::Unix { listener, path: None })
         }
         Some(AddressFamily::Inet | AddressFamily::Inet6) => {
             // SAFETY: as above: a descriptor passed to us by systemd, claimed once.
             let std = unsafe { std::net::TcpListener::from_raw_fd(fd) };
             std.set_nonblocking(true).map_err(bind_error)?;
-            Ok(Listener::Tcp(
-                tokio::net::TcpListener::from_std(std).map_err(bind_error)?,
-            ))
+            Ok(Listener::Tcp(tokio::net::TcpListener::from_std(std).map_err(bind_error)?))
         }
-        _ => Err(ListenError::FdKind {
-            host: host.to_string(),
-            fd,
-        }),
+        _ => Err(ListenError::FdKind { host: host.to_string(), fd }),
     }
 }

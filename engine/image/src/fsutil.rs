@@ -22,6 +22,18 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Replaces `path` with `data` atomically (readers see old or new), without waiting for the
+/// disk: for state that is rebuilt at start when lost (container records), where an fsync
+/// per change would cost more than the change.
+pub fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = temp_sibling(path);
+    let result = std::fs::write(&tmp, data).and_then(|_| fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Makes a rename or creation in `path`'s directory durable.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
     match path.parent() {

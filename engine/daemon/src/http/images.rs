@@ -27,7 +27,9 @@ impl From<StoreError> for ApiError {
 }
 
 /// Runs store work on a blocking thread.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(ApiError::from),
         Err(e) => Err(ApiError::internal(format!("the store task failed: {e}"))),
@@ -41,13 +43,18 @@ fn name_param(ctx: &Ctx) -> Result<String, ApiError> {
 /// `filters` as JSON: `{"key": ["v"]}` or the older `{"key": {"v": true}}`.
 pub fn filters(ctx: &Ctx) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
     let Some(text) = ctx.query.get("filters").filter(|t| !t.is_empty()) else { return Ok(BTreeMap::new()) };
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("invalid filters {text:?}: {e}")))?;
-    let object = value.as_object().ok_or_else(|| ApiError::bad_request(format!("invalid filters {text:?}: expected a JSON object")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("invalid filters {text:?}: {e}")))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request(format!("invalid filters {text:?}: expected a JSON object")))?;
     let mut out = BTreeMap::new();
     for (key, values) in object {
         let list: Vec<String> = match values {
             serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
-            serde_json::Value::Object(o) => o.iter().filter(|(_, on)| on.as_bool() == Some(true)).map(|(k, _)| k.clone()).collect(),
+            serde_json::Value::Object(o) => {
+                o.iter().filter(|(_, on)| on.as_bool() == Some(true)).map(|(k, _)| k.clone()).collect()
+            }
             _ => return Err(ApiError::bad_request(format!("invalid filter {key:?}: expected a list"))),
         };
         out.insert(key.clone(), list);
@@ -60,7 +67,9 @@ fn glob(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == text,
         Some((head, tail)) => {
-            text.starts_with(head) && (0..=text.len() - head.len()).any(|i| text.is_char_boundary(head.len() + i) && glob(tail, &text[head.len() + i..]))
+            text.starts_with(head)
+                && (0..=text.len() - head.len())
+                    .any(|i| text.is_char_boundary(head.len() + i) && glob(tail, &text[head.len() + i..]))
         }
     }
 }
@@ -120,7 +129,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     if let Some(name) = ctx.query.get("filter").filter(|f| !f.is_empty()) {
         filters.entry("reference".into()).or_default().push(name.to_string());
     }
-    let store = ctx.backend.images().clone();
+    let store = ctx.engine.images().clone();
     let listed = blocking(move || Ok(select(&store, all, &filters))).await??;
     if ctx.version.before(1, 10) {
         let old: Vec<ImageSummaryV1_9> = listed
@@ -156,7 +165,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 
 pub async fn inspect(ctx: Ctx) -> Result<Reply, ApiError> {
     let name = name_param(&ctx)?;
-    let store = ctx.backend.images().clone();
+    let store = ctx.engine.images().clone();
     let (image, names, parent_size, driver) = blocking(move || {
         let image = store.lookup(&name)?;
         let parent_size = image.parent.as_ref().and_then(|p| store.get(p)).map_or(0, |p| p.size);
@@ -165,42 +174,51 @@ pub async fn inspect(ctx: Ctx) -> Result<Reply, ApiError> {
     .await?;
     let c = &image.config;
     if ctx.version.before(1, 10) {
-        return json(StatusCode::OK, &ImageInspectV1_9 {
-            id: image.id.clone(),
-            parent: image.parent.clone().unwrap_or_default(),
+        return json(
+            StatusCode::OK,
+            &ImageInspectV1_9 {
+                id: image.id.clone(),
+                parent: image.parent.clone().unwrap_or_default(),
+                created: c.created.clone(),
+                container: c.container.clone(),
+                container_config: c.container_config.clone(),
+                config: c.config.clone(),
+                docker_version: c.docker_version.clone(),
+                author: c.author.clone(),
+                comment: c.comment.clone(),
+                architecture: c.architecture.clone(),
+                os: c.os.clone(),
+                size: image.size - parent_size,
+            },
+        );
+    }
+    json(
+        StatusCode::OK,
+        &ImageInspect {
+            id: image.digest(),
+            repo_tags: names,
+            repo_digests: vec![],
+            parent: image.parent.as_ref().map(|p| format!("sha256:{p}")).unwrap_or_default(),
+            comment: c.comment.clone(),
             created: c.created.clone(),
             container: c.container.clone(),
             container_config: c.container_config.clone(),
-            config: c.config.clone(),
             docker_version: c.docker_version.clone(),
             author: c.author.clone(),
-            comment: c.comment.clone(),
+            config: c.config.clone(),
             architecture: c.architecture.clone(),
             os: c.os.clone(),
-            size: image.size - parent_size,
-        });
-    }
-    json(StatusCode::OK, &ImageInspect {
-        id: image.digest(),
-        repo_tags: names,
-        repo_digests: vec![],
-        parent: image.parent.as_ref().map(|p| format!("sha256:{p}")).unwrap_or_default(),
-        comment: c.comment.clone(),
-        created: c.created.clone(),
-        container: c.container.clone(),
-        container_config: c.container_config.clone(),
-        docker_version: c.docker_version.clone(),
-        author: c.author.clone(),
-        config: c.config.clone(),
-        architecture: c.architecture.clone(),
-        os: c.os.clone(),
-        size: image.size,
-        virtual_size: image.size,
-        graph_driver: GraphDriver { data: None, name: driver.to_string() },
-        root_fs: RootFsInspect { kind: "layers".into(), layers: c.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default() },
-        // Go's zero time: clients parse this field as a time.
-        metadata: ImageMetadata { last_tag_time: "0001-01-01T00:00:00Z".into() },
-    })
+            size: image.size,
+            virtual_size: image.size,
+            graph_driver: GraphDriver { data: None, name: driver.to_string() },
+            root_fs: RootFsInspect {
+                kind: "layers".into(),
+                layers: c.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default(),
+            },
+            // Go's zero time: clients parse this field as a time.
+            metadata: ImageMetadata { last_tag_time: "0001-01-01T00:00:00Z".into() },
+        },
+    )
 }
 
 /// One row of an image's history: which image it belongs to (`None` for steps whose image is
@@ -244,14 +262,21 @@ fn steps(store: &Store, image: &Arc<Image>) -> Vec<Step> {
         });
     }
     if out.is_empty() {
-        out.push(Step { id: Some(image.id.clone()), created: image.created, created_by: String::new(), comment: image.config.comment.clone(), size: image.size, tags: store.names(&image.id) });
+        out.push(Step {
+            id: Some(image.id.clone()),
+            created: image.created,
+            created_by: String::new(),
+            comment: image.config.comment.clone(),
+            size: image.size,
+            tags: store.names(&image.id),
+        });
     }
     out
 }
 
 pub async fn history(ctx: Ctx) -> Result<Reply, ApiError> {
     let name = name_param(&ctx)?;
-    let store = ctx.backend.images().clone();
+    let store = ctx.engine.images().clone();
     let steps = blocking(move || {
         let image = store.lookup(&name)?;
         Ok(steps(&store, &image))
@@ -260,7 +285,11 @@ pub async fn history(ctx: Ctx) -> Result<Reply, ApiError> {
     if ctx.version.before(1, 10) {
         let old: Vec<HistoryItemV1_9> = steps
             .into_iter()
-            .map(|s| HistoryItemV1_9 { id: s.id.unwrap_or_else(|| "<missing>".into()), created: s.created, created_by: s.created_by })
+            .map(|s| HistoryItemV1_9 {
+                id: s.id.unwrap_or_else(|| "<missing>".into()),
+                created: s.created,
+                created_by: s.created_by,
+            })
             .collect();
         return json(StatusCode::OK, &old);
     }
@@ -280,11 +309,16 @@ pub async fn history(ctx: Ctx) -> Result<Reply, ApiError> {
 
 pub async fn tag(ctx: Ctx) -> Result<Reply, ApiError> {
     let name = name_param(&ctx)?;
-    let repo = ctx.query.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| ApiError::bad_request("repository name must have at least one component: give ?repo="))?.to_string();
+    let repo = ctx
+        .query
+        .get("repo")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("repository name must have at least one component: give ?repo="))?
+        .to_string();
     let tag = ctx.query.get("tag").filter(|t| !t.is_empty()).unwrap_or(berth_image::reference::DEFAULT_TAG).to_string();
     // Later Docker dropped `force` and always moves the tag; 2014 clients get the conflict.
     let force = ctx.query.bool("force", false)? || ctx.version.at_least(1, 25);
-    let store = ctx.backend.images().clone();
+    let store = ctx.engine.images().clone();
     blocking(move || {
         let image = store.lookup(&name)?;
         store.tag(&image.id, &repo, &tag, force)
@@ -297,12 +331,12 @@ pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
     let name = name_param(&ctx)?;
     let force = ctx.query.bool("force", false)?;
     let prune = !ctx.query.bool("noprune", false)?;
-    let backend = ctx.backend.clone();
+    let engine = ctx.engine.clone();
     let old = ctx.version.before(1, 10);
     let items = blocking(move || {
-        let store = backend.images().clone();
+        let store = engine.images().clone();
         let image = store.lookup(&name)?;
-        let items = store.delete(&name, force, prune, &|id| backend.image_in_use(id))?;
+        let items = store.delete(&name, force, prune, &|id| engine.image_in_use(id))?;
         Ok(if old { items.into_iter().map(|i| as_2014(i, &image.id)).collect() } else { items })
     })
     .await?;
@@ -324,7 +358,7 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     if names.is_empty() {
         return Err(ApiError::bad_request("no image to save: give a name"));
     }
-    let store = ctx.backend.images().clone();
+    let store = ctx.engine.images().clone();
     let chosen = {
         let store = store.clone();
         blocking(move || berth_image::save::select(&store, &names)).await?
@@ -342,11 +376,11 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 /// `POST /images/load`: a save tar in the body.
-pub async fn load(ctx: Ctx) -> Result<Reply, ApiError> {
+pub async fn load(mut ctx: Ctx) -> Result<Reply, ApiError> {
     let quiet = ctx.query.bool("quiet", false)?;
     let old = ctx.version.before(1, 23);
-    let store = ctx.backend.images().clone();
-    let reader = BodyReader::new(ctx.body);
+    let store = ctx.engine.images().clone();
+    let reader = BodyReader::new(ctx.take_body()?);
     let loaded = blocking(move || berth_image::save::load(&store, reader)).await?;
     if old {
         return Ok(super::response::empty(StatusCode::OK));
@@ -370,13 +404,23 @@ fn messages_reply(messages: &[Message]) -> Reply {
 }
 
 /// `POST /images/create`: `fromSrc` imports a root file system; `fromImage` pulls.
-pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
+pub async fn create(mut ctx: Ctx) -> Result<Reply, ApiError> {
     if let Some(image) = ctx.query.get("fromImage").filter(|i| !i.is_empty()) {
-        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, format!("cannot pull {image}: pulling from a registry is not implemented in this build of berth yet")));
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("cannot pull {image}: pulling from a registry is not implemented in this build of berth yet"),
+        ));
     }
-    let source = ctx.query.get("fromSrc").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("give fromImage (pull) or fromSrc (import)"))?.to_string();
+    let source = ctx
+        .query
+        .get("fromSrc")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("give fromImage (pull) or fromSrc (import)"))?
+        .to_string();
     if !(source == "-" || source.starts_with("http://") || source.starts_with("https://")) {
-        return Err(ApiError::bad_request(format!("invalid import source {source:?}: give - (the request body) or an http:// or https:// URL")));
+        return Err(ApiError::bad_request(format!(
+            "invalid import source {source:?}: give - (the request body) or an http:// or https:// URL"
+        )));
     }
     if source != "-" {
         return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, format!("cannot import from {source}: importing from a URL is not implemented in this build of berth yet; use `-` and send the archive")));
@@ -385,15 +429,23 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let tag = ctx.query.get("tag").filter(|t| !t.is_empty()).map(String::from);
     let message = ctx.query.get("message").filter(|m| !m.is_empty()).map(String::from);
     let reference = match &repo {
-        Some(repo) => Some(berth_image::Reference::parse(&match &tag { Some(t) => format!("{repo}:{t}"), None => repo.clone() })?),
+        Some(repo) => Some(berth_image::Reference::parse(&match &tag {
+            Some(t) => format!("{repo}:{t}"),
+            None => repo.clone(),
+        })?),
         None => None,
     };
-    let store = ctx.backend.images().clone();
-    let reader = BodyReader::new(ctx.body);
-    let engine_version = ctx.backend.version().version;
+    let store = ctx.engine.images().clone();
+    let reader = BodyReader::new(ctx.take_body()?);
+    let engine_version = ctx.engine.version().version;
     let old = ctx.version.before(1, 10);
     let image = blocking(move || {
-        let info = berth_image::import::ImportInfo { source: "-", message: message.as_deref(), engine_version: &engine_version, created: berth_api::time::now_rfc3339() };
+        let info = berth_image::import::ImportInfo {
+            source: "-",
+            message: message.as_deref(),
+            engine_version: &engine_version,
+            created: berth_api::time::now_rfc3339(),
+        };
         let image = berth_image::import::import(&store, reader, &info)?;
         if let Some(r) = reference {
             store.tag(&image.id, &r.repository, r.tag_or_latest(), true)?;

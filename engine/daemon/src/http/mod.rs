@@ -1,16 +1,21 @@
 //! The Remote API over HTTP: accepts connections on every listener, checks the API version in
-//! the path, finds the route, and adds the headers every answer carries. Handlers reach the
-//! engine only through the [`Backend`] trait, so the routes can be driven against a stub.
+//! the path, finds the route, and adds the headers every answer carries.
 
+mod archive;
+mod attach;
+mod containers;
+mod events;
 mod images;
 mod query;
 mod response;
 mod router;
 mod stream;
 mod system;
+mod websocket;
 
 pub use response::{ApiError, Body, Reply};
 
+use crate::engine::Engine;
 use crate::listen::Listener;
 use berth_api::ApiVersion;
 use http::{header, HeaderValue, Method, Request, StatusCode};
@@ -23,25 +28,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// What the HTTP layer needs from the engine.
-pub trait Backend: Send + Sync + 'static {
-    fn version(&self) -> berth_api::system::Version;
-    fn info(&self) -> berth_api::system::Info;
-    /// `--api-enable-cors`: send CORS headers and answer preflights.
-    fn cors(&self) -> bool;
-    fn images(&self) -> &Arc<berth_image::Store>;
-    /// The container made from an image, if any (it blocks the image's removal).
-    fn image_in_use(&self, image_id: &str) -> Option<berth_image::ContainerUse>;
-}
-
 /// One request as a handler sees it.
 pub struct Ctx {
-    pub backend: Arc<dyn Backend>,
+    pub engine: Arc<Engine>,
     pub version: ApiVersion,
     pub params: Params,
     pub query: Query,
     pub head: http::request::Parts,
-    pub body: Incoming,
+    pub body: Option<Incoming>,
+}
+
+impl Ctx {
+    /// The request body, which a handler can take once.
+    pub fn take_body(&mut self) -> Result<Incoming, ApiError> {
+        self.body.take().ok_or_else(|| ApiError::internal("the request body was already read"))
+    }
 }
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send>>;
@@ -74,26 +75,54 @@ static ROUTES: &[Route] = &[
     route!(GET "/images/{name*}/get" => images::get),
     route!(POST "/images/{name*}/tag" => images::tag),
     route!(DELETE "/images/{name*}" => images::delete),
+    route!(GET "/containers/json" => containers::list),
+    route!(GET "/containers/ps" => containers::list),
+    route!(POST "/containers/create" => containers::create),
+    route!(GET "/containers/{id}/json" => containers::inspect),
+    route!(GET "/containers/{id}/top" => archive::top),
+    route!(GET "/containers/{id}/logs" => containers::logs),
+    route!(GET "/containers/{id}/changes" => containers::changes),
+    route!(GET "/containers/{id}/export" => archive::export),
+    route!(POST "/containers/{id}/start" => containers::start),
+    route!(POST "/containers/{id}/stop" => containers::stop),
+    route!(POST "/containers/{id}/restart" => containers::restart),
+    route!(POST "/containers/{id}/kill" => containers::kill),
+    route!(POST "/containers/{id}/wait" => containers::wait),
+    route!(POST "/containers/{id}/attach" => attach::attach),
+    route!(GET "/containers/{id}/attach/ws" => websocket::attach),
+    route!(POST "/containers/{id}/resize" => containers::resize),
+    route!(POST "/containers/{id}/rename" => containers::rename),
+    route!(POST "/containers/{id}/copy" => archive::copy),
+    route!(HEAD "/containers/{id}/archive" => archive::archive_head),
+    route!(GET "/containers/{id}/archive" => archive::archive_get),
+    route!(PUT "/containers/{id}/archive" => archive::archive_put),
+    route!(POST "/containers/{id}/exec" => attach::exec_create),
+    route!(DELETE "/containers/{id}" => containers::remove),
+    route!(POST "/exec/{id}/start" => attach::exec_start),
+    route!(POST "/exec/{id}/resize" => attach::exec_resize),
+    route!(GET "/exec/{id}/json" => attach::exec_inspect),
+    route!(POST "/commit" => archive::commit),
+    route!(GET "/events" => events::events),
 ];
 
 const CORS_HEADERS: &str = "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth, X-Registry-Config";
 const CORS_METHODS: &str = "HEAD, GET, POST, DELETE, PUT, OPTIONS";
 
 /// Serves every listener until `shutdown` completes.
-pub async fn serve(backend: Arc<dyn Backend>, listeners: Vec<Listener>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(engine: Arc<Engine>, listeners: Vec<Listener>, shutdown: impl Future<Output = ()>) {
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
-        tasks.spawn(accept_loop(backend.clone(), listener));
+        tasks.spawn(accept_loop(engine.clone(), listener));
     }
     shutdown.await;
     tasks.shutdown().await;
 }
 
-async fn accept_loop(backend: Arc<dyn Backend>, listener: Listener) {
+async fn accept_loop(engine: Arc<Engine>, listener: Listener) {
     loop {
         let accepted = match &listener {
-            Listener::Unix { listener, .. } => listener.accept().await.map(|(s, _)| spawn_connection(&backend, s)),
-            Listener::Tcp(listener) => listener.accept().await.map(|(s, _)| spawn_connection(&backend, s)),
+            Listener::Unix { listener, .. } => listener.accept().await.map(|(s, _)| spawn_connection(&engine, s)),
+            Listener::Tcp(listener) => listener.accept().await.map(|(s, _)| spawn_connection(&engine, s)),
         };
         if let Err(e) = accepted {
             tracing::warn!("accept on {} failed: {e}", listener.describe());
@@ -102,15 +131,15 @@ async fn accept_loop(backend: Arc<dyn Backend>, listener: Listener) {
     }
 }
 
-fn spawn_connection<S>(backend: &Arc<dyn Backend>, stream: S)
+fn spawn_connection<S>(engine: &Arc<Engine>, stream: S)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let backend = backend.clone();
+    let engine = engine.clone();
     tokio::spawn(async move {
         let service = service_fn(move |req| {
-            let backend = backend.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(backend, req).await) }
+            let engine = engine.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(engine, req).await) }
         });
         let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         if let Err(e) = conn.with_upgrades().await {
@@ -120,10 +149,11 @@ where
 }
 
 /// Answers one request; every answer, error or not, carries the common headers.
-pub async fn handle(backend: Arc<dyn Backend>, req: Request<Incoming>) -> Reply {
-    tracing::debug!("{} {}", req.method(), req.uri());
-    let cors = backend.cors();
-    let mut reply = match dispatch(backend, req).await {
+pub async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Reply {
+    let started = std::time::Instant::now();
+    let line = format!("{} {}", req.method(), req.uri());
+    let cors = engine.cors();
+    let mut reply = match dispatch(engine, req).await {
         Ok(reply) => reply,
         Err((version, err)) => err.into_reply(version),
     };
@@ -137,6 +167,7 @@ pub async fn handle(backend: Arc<dyn Backend>, req: Request<Incoming>) -> Reply 
         headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_HEADERS));
         headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(CORS_METHODS));
     }
+    tracing::debug!("{line} -> {} in {:.1} ms", reply.status().as_u16(), started.elapsed().as_secs_f64() * 1000.0);
     reply
 }
 
@@ -144,7 +175,7 @@ const API_VERSION_TEXT: &str = "1.41";
 const SERVER_TEXT: &str = concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)");
 
 /// Routes a request; an error comes with the API version whose error shape to use.
-async fn dispatch(backend: Arc<dyn Backend>, req: Request<Incoming>) -> Result<Reply, (ApiVersion, ApiError)> {
+async fn dispatch(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Reply, (ApiVersion, ApiError)> {
     let path = req.uri().path().to_string();
     let (version_text, rest) = split_version(&path);
     let version = match version_text {
@@ -157,7 +188,7 @@ async fn dispatch(backend: Arc<dyn Backend>, req: Request<Incoming>) -> Result<R
     let (route, params) = find_route(req.method(), rest).map_err(|e| (ApiVersion::CURRENT, e))?;
     let (head, body) = req.into_parts();
     let query = Query::parse(head.uri.query());
-    let ctx = Ctx { backend, version, params, query, head, body };
+    let ctx = Ctx { engine, version, params, query, head, body: Some(body) };
     (route.handler)(ctx).await.map_err(|e| (version, e))
 }
 

@@ -70,7 +70,9 @@ pub fn body_channel() -> (BodyWriter, Body) {
     (BodyWriter { tx, buffer: Vec::with_capacity(CHUNK) }, StreamBody::new(stream).boxed_unsync())
 }
 
-fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 

@@ -13,7 +13,7 @@ pub async fn ping(_ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 pub async fn version(ctx: Ctx) -> Result<Reply, ApiError> {
-    let version = ctx.backend.version();
+    let version = ctx.engine.version();
     if ctx.version.before(1, 10) {
         return json(StatusCode::OK, &version.to_v1_9());
     }
@@ -21,7 +21,7 @@ pub async fn version(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 pub async fn info(ctx: Ctx) -> Result<Reply, ApiError> {
-    let info = ctx.backend.info();
+    let info = ctx.engine.info();
     if ctx.version.before(1, 10) {
         return json(StatusCode::OK, &info.to_v1_9());
     }
