@@ -17,7 +17,13 @@ fn build_info() -> BuildInfo {
 }
 
 fn main() -> ExitCode {
-    let words: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args().collect();
+    // The hidden mode the daemon re-executes this binary in: one container's monitor.
+    if args.get(1).map(String::as_str) == Some(berth_runtime::monitor::MODE) {
+        let status = berth_runtime::monitor::main(args);
+        return ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
+    let words: Vec<String> = args.into_iter().skip(1).collect();
     let status = match berth_cli::invocation(&words) {
         Ok(Invocation::Daemon(flags)) => daemon(&flags),
         Ok(Invocation::Server { name, .. }) => {
@@ -35,11 +41,7 @@ fn main() -> ExitCode {
 
 fn daemon(flags: &Parsed) -> i32 {
     if flags.bool(GLOBAL_FLAGS, "version") || flags.bool(GLOBAL_FLAGS, "Version") {
-        println!(
-            "Berth version {}, build {}",
-            env!("CARGO_PKG_VERSION"),
-            env!("BERTH_GIT_COMMIT")
-        );
+        println!("Berth version {}, build {}", env!("CARGO_PKG_VERSION"), env!("BERTH_GIT_COMMIT"));
         return 0;
     }
     if flags.bool(GLOBAL_FLAGS, "help") {
@@ -80,8 +82,7 @@ fn daemon(flags: &Parsed) -> i32 {
 
 fn init_logging(debug: bool) {
     let level = if debug { "debug" } else { "info" };
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| level.into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| level.into());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -28,45 +28,17 @@ pub struct Flag {
 }
 
 impl Flag {
-    pub const fn boolean(
-        short: Option<char>,
-        long: &'static str,
-        default: bool,
-        usage: &'static str,
-    ) -> Flag {
+    pub const fn boolean(short: Option<char>, long: &'static str, default: bool, usage: &'static str) -> Flag {
         let default = if default { "true" } else { "false" };
-        Flag {
-            short,
-            long,
-            kind: Kind::Bool,
-            default,
-            usage,
-        }
+        Flag { short, long, kind: Kind::Bool, default, usage }
     }
 
-    pub const fn value(
-        short: Option<char>,
-        long: &'static str,
-        default: &'static str,
-        usage: &'static str,
-    ) -> Flag {
-        Flag {
-            short,
-            long,
-            kind: Kind::Value,
-            default,
-            usage,
-        }
+    pub const fn value(short: Option<char>, long: &'static str, default: &'static str, usage: &'static str) -> Flag {
+        Flag { short, long, kind: Kind::Value, default, usage }
     }
 
     pub const fn multi(short: Option<char>, long: &'static str, usage: &'static str) -> Flag {
-        Flag {
-            short,
-            long,
-            kind: Kind::Multi,
-            default: "[]",
-            usage,
-        }
+        Flag { short, long, kind: Kind::Multi, default: "[]", usage }
     }
 }
 
@@ -100,10 +72,7 @@ impl Parsed {
 
     /// The last value given for the flag.
     pub fn last(&self, long: &str) -> Option<&str> {
-        self.values
-            .get(long)
-            .and_then(|v| v.last())
-            .map(String::as_str)
+        self.values.get(long).and_then(|v| v.last()).map(String::as_str)
     }
 
     /// Every value given for the flag, in order.
@@ -114,10 +83,7 @@ impl Parsed {
     /// Adds another parse's values after this one's (later values win for single flags).
     pub fn extend_from(&mut self, other: &Parsed) {
         for (name, values) in &other.values {
-            self.values
-                .entry(name)
-                .or_default()
-                .extend(values.iter().cloned());
+            self.values.entry(name).or_default().extend(values.iter().cloned());
         }
         self.args.extend(other.args.iter().cloned());
     }
@@ -204,8 +170,7 @@ fn take_cluster<'a>(
     parsed: &mut Parsed,
 ) -> Result<(), FlagError> {
     for (at, c) in body.char_indices() {
-        let flag =
-            find_short(specs, c).ok_or_else(|| FlagError::UnknownShort(c, word.to_string()))?;
+        let flag = find_short(specs, c).ok_or_else(|| FlagError::UnknownShort(c, word.to_string()))?;
         let tail = &body[at + c.len_utf8()..];
         let inline = match (flag.kind, tail) {
             (_, t) if t.starts_with('=') => Some(&t[1..]),
@@ -232,16 +197,10 @@ fn flag_value<'a>(
         (Kind::Bool, None) => Ok("true".into()),
         (Kind::Bool, Some(v)) => match parse_bool(v) {
             Some(b) => Ok(b.to_string()),
-            None => Err(FlagError::NotBool {
-                flag: shown.into(),
-                value: v.into(),
-            }),
+            None => Err(FlagError::NotBool { flag: shown.into(), value: v.into() }),
         },
         (_, Some(v)) => Ok(v.to_string()),
-        (_, None) => rest
-            .next()
-            .cloned()
-            .ok_or_else(|| FlagError::MissingValue(shown.into())),
+        (_, None) => rest.next().cloned().ok_or_else(|| FlagError::MissingValue(shown.into())),
     }
 }
 

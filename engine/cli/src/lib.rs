@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod flags;
 pub mod output;
+pub mod stream;
 pub mod template;
 
 use berth_api::host::DEFAULT_UNIX_SOCKET;
@@ -42,26 +43,22 @@ pub enum Invocation {
     /// `berth -d` or `berth daemon`: the global flags hold the daemon's settings.
     Daemon(Parsed),
     /// `berth registry ...` / `berth index ...`: the servers, with their own arguments.
-    Server {
-        name: &'static str,
-        args: Vec<String>,
-    },
+    Server { name: &'static str, args: Vec<String> },
     /// Anything else: a client command (or help, or the version flag).
     Client(Parsed),
 }
 
 /// Sorts out the command line. A flag error is reported the way [`run`] reports it.
 pub fn invocation(words: &[String]) -> Result<Invocation, CliError> {
-    let globals = flags::parse(GLOBAL_FLAGS, words, false)
-        .map_err(|e| CliError::usage(e.to_string(), None))?;
+    let globals = flags::parse(GLOBAL_FLAGS, words, false).map_err(|e| CliError::usage(e.to_string(), None))?;
     if globals.bool(GLOBAL_FLAGS, "daemon") {
         return Ok(Invocation::Daemon(globals));
     }
     match globals.args.first().map(String::as_str) {
         Some("daemon") => {
             let rest = &globals.args[1..];
-            let mut daemon = flags::parse(GLOBAL_FLAGS, rest, true)
-                .map_err(|e| CliError::usage(e.to_string(), Some("daemon")))?;
+            let mut daemon =
+                flags::parse(GLOBAL_FLAGS, rest, true).map_err(|e| CliError::usage(e.to_string(), Some("daemon")))?;
             merge_globals(&globals, &mut daemon);
             if !daemon.args.is_empty() {
                 return Err(CliError::usage(
@@ -71,14 +68,8 @@ pub fn invocation(words: &[String]) -> Result<Invocation, CliError> {
             }
             Ok(Invocation::Daemon(daemon))
         }
-        Some("registry") => Ok(Invocation::Server {
-            name: "registry",
-            args: globals.args[1..].to_vec(),
-        }),
-        Some("index") => Ok(Invocation::Server {
-            name: "index",
-            args: globals.args[1..].to_vec(),
-        }),
+        Some("registry") => Ok(Invocation::Server { name: "registry", args: globals.args[1..].to_vec() }),
+        Some("index") => Ok(Invocation::Server { name: "index", args: globals.args[1..].to_vec() }),
         _ => Ok(Invocation::Client(globals)),
     }
 }
@@ -95,30 +86,35 @@ fn merge_globals(before: &Parsed, after: &mut Parsed) {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("{message}")]
-    Usage {
-        message: String,
-        command: Option<&'static str>,
-    },
+    Usage { message: String, command: Option<&'static str> },
     #[error("{0}")]
     Client(#[from] ClientError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Failed(String),
+    /// A failure with the exit status it must give (125 before a container runs, 126/127
+    /// when its command cannot run).
+    #[error("{message}")]
+    Exit { code: i32, message: String },
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> CliError {
+        CliError::Client(ClientError::Json(e))
+    }
 }
 
 impl CliError {
     pub fn usage(message: impl Into<String>, command: Option<&'static str>) -> CliError {
-        CliError::Usage {
-            message: message.into(),
-            command,
-        }
+        CliError::Usage { message: message.into(), command }
     }
 
     /// Exit status: 125 for a command line berth cannot use (as the docker CLI), else 1.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage { .. } => 125,
+            CliError::Exit { code, .. } => *code,
             _ => 1,
         }
     }
@@ -126,17 +122,12 @@ impl CliError {
     /// The text for standard error.
     pub fn report(&self) -> String {
         match self {
-            CliError::Usage {
-                message,
-                command: Some(cmd),
-            } => format!("{message}\nSee 'berth {cmd} --help'."),
-            CliError::Usage {
-                message,
-                command: None,
-            } => format!("{message}\nSee 'berth --help'."),
+            CliError::Usage { message, command: Some(cmd) } => format!("{message}\nSee 'berth {cmd} --help'."),
+            CliError::Usage { message, command: None } => format!("{message}\nSee 'berth --help'."),
             CliError::Client(ClientError::Api { message, .. }) => {
                 format!("Error response from daemon: {message}")
             }
+            CliError::Exit { message, .. } => message.clone(),
             other => format!("Error: {other}"),
         }
     }
@@ -152,21 +143,9 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(
-        globals: Parsed,
-        build: BuildInfo,
-        out: Box<dyn Write>,
-    ) -> Result<Session, CliError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(Session {
-            globals,
-            build,
-            out,
-            runtime,
-            client: None,
-        })
+    pub fn new(globals: Parsed, build: BuildInfo, out: Box<dyn Write>) -> Result<Session, CliError> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        Ok(Session { globals, build, out, runtime, client: None })
     }
 
     /// Runs a future to completion on the session's runtime.

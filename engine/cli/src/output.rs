@@ -106,7 +106,8 @@ pub fn short_id(id: &str) -> &str {
 pub fn print_messages(body: &[u8], out: &mut dyn Write) -> Result<(), CliError> {
     let text = String::from_utf8_lossy(body);
     for line in text.split(['\n', '\r']).filter(|l| !l.trim().is_empty()) {
-        let message: Message = serde_json::from_str(line).map_err(|e| CliError::Failed(format!("the daemon sent {line:?}: {e}")))?;
+        let message: Message =
+            serde_json::from_str(line).map_err(|e| CliError::Failed(format!("the daemon sent {line:?}: {e}")))?;
         if !message.error.is_empty() {
             return Err(CliError::Failed(message.error));
         }
@@ -114,7 +115,12 @@ pub fn print_messages(body: &[u8], out: &mut dyn Write) -> Result<(), CliError> 
             write!(out, "{}", message.stream)?;
         } else if !message.status.is_empty() {
             let id = if message.id.is_empty() { String::new() } else { format!("{}: ", message.id) };
-            writeln!(out, "{id}{}{}", message.status, if message.progress.is_empty() { String::new() } else { format!(" {}", message.progress) })?;
+            writeln!(
+                out,
+                "{id}{}{}",
+                message.status,
+                if message.progress.is_empty() { String::new() } else { format!(" {}", message.progress) }
+            )?;
         }
     }
     Ok(())
@@ -169,9 +175,68 @@ mod tests {
     #[test]
     fn messages_print_and_errors_stop() {
         let mut out = Vec::new();
-        print_messages(b"{\"stream\":\"Loaded image: busybox:latest\\n\"}\r\n{\"status\":\"done\"}\r\n", &mut out).unwrap();
+        print_messages(b"{\"stream\":\"Loaded image: busybox:latest\\n\"}\r\n{\"status\":\"done\"}\r\n", &mut out)
+            .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "Loaded image: busybox:latest\ndone\n");
         let err = print_messages(b"{\"error\":\"broken\"}", &mut Vec::new()).unwrap_err();
         assert_eq!(err.to_string(), "broken");
+    }
+}
+
+/// An event as 5.1.10 prints it: `[2013-09-03 15:49:26 +0000 UTC] 4386fb97867d: (from busybox) start`.
+pub fn render_event(event: &berth_api::containers::Event) -> String {
+    let time = berth_api::time::rfc3339(event.time, 0);
+    let when = format!("{} {} +0000 UTC", &time[..10], &time[11..19]);
+    let id = if event.kind == "image" { event.id.clone() } else { short_id(&event.id).to_string() };
+    if event.from.is_empty() {
+        format!("[{when}] {id}: {}", event.status)
+    } else {
+        format!("[{when}] {id}: (from {}) {}", event.from, event.status)
+    }
+}
+
+/// `--since`/`--until` as users give them: seconds, `2013-09-03`, `2013-09-03 15:49:29`, RFC
+/// 3339. Returned as Unix seconds text for the API.
+pub fn event_time(text: &str) -> Option<String> {
+    if text.parse::<f64>().is_ok() {
+        return Some(text.to_string());
+    }
+    let candidates = [text.to_string(), format!("{text}T00:00:00Z"), format!("{}Z", text.replacen(' ', "T", 1))];
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let zoned = (words.len() >= 3).then(|| format!("{}T{}{}", words[0], words[1], zone(words[2])));
+    candidates.iter().chain(zoned.iter()).find_map(|c| berth_api::time::parse_rfc3339(c)).map(|s| s.to_string())
+}
+
+/// `+0200` as `+02:00`.
+fn zone(offset: &str) -> String {
+    match offset.len() {
+        5 if offset.starts_with(['+', '-']) => format!("{}:{}", &offset[..3], &offset[3..]),
+        _ => "Z".into(),
+    }
+}
+
+#[cfg(test)]
+mod event_tests {
+    use super::*;
+
+    #[test]
+    fn event_times_in_the_2014_forms() {
+        assert_eq!(event_time("1378216169").as_deref(), Some("1378216169"));
+        assert_eq!(event_time("2013-09-03").as_deref(), Some("1378166400"));
+        assert_eq!(event_time("2013-09-03 15:49:29 +0200 CEST").as_deref(), Some("1378216169"));
+        assert_eq!(event_time("yesterday"), None);
+    }
+
+    #[test]
+    fn events_print_as_2014() {
+        let event = berth_api::containers::Event {
+            status: "start".into(),
+            id: "4386fb97867d1234".into(),
+            from: "busybox".into(),
+            kind: "container".into(),
+            time: 1_378_216_166,
+            ..Default::default()
+        };
+        assert_eq!(render_event(&event), "[2013-09-03 13:49:26 +0000 UTC] 4386fb97867d: (from busybox) start");
     }
 }

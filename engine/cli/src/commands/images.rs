@@ -53,13 +53,19 @@ pub fn images(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     let all = flags.bool(spec, "all") || tree || viz;
     let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in flags.all("filter") {
-        let (k, v) = f.split_once('=').ok_or_else(|| CliError::usage(format!("bad format of filter {f:?} (expected name=value)"), Some("images")))?;
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            CliError::usage(format!("bad format of filter {f:?} (expected name=value)"), Some("images"))
+        })?;
         filters.entry(k.to_string()).or_default().push(v.to_string());
     }
     if let Some(name) = flags.args.first() {
         filters.entry("reference".into()).or_default().push(name.clone());
     }
-    let query = format!("/images/json?all={}&filters={}", u8::from(all), query_escape(&serde_json::to_string(&filters).unwrap_or_default()));
+    let query = format!(
+        "/images/json?all={}&filters={}",
+        u8::from(all),
+        query_escape(&serde_json::to_string(&filters).unwrap_or_default())
+    );
     let client = session.client()?;
     let list: Vec<ImageSummary> = session.block_on(client.get_json(&query))?;
     let no_trunc = flags.bool(spec, "no-trunc");
@@ -78,7 +84,11 @@ pub fn images(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
 
 fn id_text(id: &str, no_trunc: bool) -> String {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    if no_trunc { hex.to_string() } else { short_id(hex).to_string() }
+    if no_trunc {
+        hex.to_string()
+    } else {
+        short_id(hex).to_string()
+    }
 }
 
 fn names(image: &ImageSummary) -> Vec<(String, String)> {
@@ -127,12 +137,26 @@ pub fn render_tree(list: &[ImageSummary], no_trunc: bool) -> String {
     out
 }
 
-fn walk_tree(by_parent: &BTreeMap<&str, Vec<&ImageSummary>>, parent: &str, prefix: &str, sizes: &BTreeMap<&str, i64>, no_trunc: bool, out: &mut String) {
+fn walk_tree(
+    by_parent: &BTreeMap<&str, Vec<&ImageSummary>>,
+    parent: &str,
+    prefix: &str,
+    sizes: &BTreeMap<&str, i64>,
+    no_trunc: bool,
+    out: &mut String,
+) {
     let Some(children) = by_parent.get(parent) else { return };
     for (i, image) in children.iter().enumerate() {
         let last = i + 1 == children.len();
         let own = image.virtual_size - sizes.get(image.parent_id.as_str()).copied().unwrap_or(0);
-        let _ = write!(out, "{prefix}{}{} Size: {} (virtual {})", if last { "└─" } else { "├─" }, id_text(&image.id, no_trunc), human_size(own), human_size(image.virtual_size));
+        let _ = write!(
+            out,
+            "{prefix}{}{} Size: {} (virtual {})",
+            if last { "└─" } else { "├─" },
+            id_text(&image.id, no_trunc),
+            human_size(own),
+            human_size(image.virtual_size)
+        );
         let tags: Vec<&String> = image.repo_tags.iter().flatten().filter(|t| *t != "<none>:<none>").collect();
         if !tags.is_empty() {
             let _ = write!(out, " Tags: {}", tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","));
@@ -155,10 +179,15 @@ pub fn render_viz(list: &[ImageSummary]) -> String {
         }
     }
     for image in list {
-        let tags: Vec<&str> = image.repo_tags.iter().flatten().filter(|t| *t != "<none>:<none>").map(String::as_str).collect();
+        let tags: Vec<&str> =
+            image.repo_tags.iter().flatten().filter(|t| *t != "<none>:<none>").map(String::as_str).collect();
         if !tags.is_empty() {
             let id = short_id(&image.id);
-            let _ = writeln!(out, " \"{id}\" [label=\"{id}\\n{}\",shape=box,fillcolor=\"paleturquoise\",style=\"filled,rounded\"];", tags.join("\\n"));
+            let _ = writeln!(
+                out,
+                " \"{id}\" [label=\"{id}\\n{}\",shape=box,fillcolor=\"paleturquoise\",style=\"filled,rounded\"];",
+                tags.join("\\n")
+            );
         }
     }
     out.push_str(" base [style=invisible]\n}\n");
@@ -173,7 +202,8 @@ pub const HISTORY_FLAGS: &[Flag] = &[
 pub fn history(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     let name = one_arg(flags, "history", "IMAGE")?;
     let client = session.client()?;
-    let steps: Vec<HistoryItem> = session.block_on(client.get_json(&format!("/images/{}/history", path_escape(name))))?;
+    let steps: Vec<HistoryItem> =
+        session.block_on(client.get_json(&format!("/images/{}/history", path_escape(name))))?;
     let no_trunc = flags.bool(HISTORY_FLAGS, "no-trunc");
     let text = if flags.bool(HISTORY_FLAGS, "quiet") {
         steps.iter().map(|s| format!("{}\n", history_id(&s.id, no_trunc))).collect()
@@ -185,7 +215,11 @@ pub fn history(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
 }
 
 fn history_id(id: &str, no_trunc: bool) -> String {
-    if id == "<missing>" { id.to_string() } else { id_text(id, no_trunc) }
+    if id == "<missing>" {
+        id.to_string()
+    } else {
+        id_text(id, no_trunc)
+    }
 }
 
 pub fn render_history(steps: &[HistoryItem], no_trunc: bool) -> String {
@@ -214,7 +248,8 @@ fn one_arg<'a>(flags: &'a Parsed, command: &'static str, what: &str) -> Result<&
     }
 }
 
-pub const TAG_FLAGS: &[Flag] = &[Flag::boolean(Some('f'), "force", false, "Force: move the tag even if it names another image")];
+pub const TAG_FLAGS: &[Flag] =
+    &[Flag::boolean(Some('f'), "force", false, "Force: move the tag even if it names another image")];
 
 /// Splits `repo:tag` at the last colon after the last slash (a registry port is not a tag).
 pub fn split_repo_tag(name: &str) -> (&str, Option<&str>) {
@@ -227,10 +262,18 @@ pub fn split_repo_tag(name: &str) -> (&str, Option<&str>) {
 
 pub fn tag(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     let [image, target] = flags.args.as_slice() else {
-        return Err(CliError::usage("\"berth tag\" requires exactly 2 arguments: IMAGE and [REGISTRYHOST/][USERNAME/]NAME[:TAG]", Some("tag")));
+        return Err(CliError::usage(
+            "\"berth tag\" requires exactly 2 arguments: IMAGE and [REGISTRYHOST/][USERNAME/]NAME[:TAG]",
+            Some("tag"),
+        ));
     };
     let (repo, tag) = split_repo_tag(target);
-    let mut path = format!("/images/{}/tag?repo={}&force={}", path_escape(image), query_escape(repo), u8::from(flags.bool(TAG_FLAGS, "force")));
+    let mut path = format!(
+        "/images/{}/tag?repo={}&force={}",
+        path_escape(image),
+        query_escape(repo),
+        u8::from(flags.bool(TAG_FLAGS, "force"))
+    );
     if let Some(tag) = tag {
         let _ = write!(path, "&tag={}", query_escape(tag));
     }
@@ -256,7 +299,12 @@ pub fn rmi(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     let client = session.client()?;
     let mut failed = false;
     for name in &flags.args {
-        let path = format!("/images/{}?force={}&noprune={}", path_escape(name), u8::from(flags.bool(RMI_FLAGS, "force")), u8::from(flags.bool(RMI_FLAGS, "no-prune")));
+        let path = format!(
+            "/images/{}?force={}&noprune={}",
+            path_escape(name),
+            u8::from(flags.bool(RMI_FLAGS, "force")),
+            u8::from(flags.bool(RMI_FLAGS, "no-prune"))
+        );
         let result = session.block_on(client.call(Method::DELETE, &path, None)).and_then(berth_client::check);
         match result.and_then(|r| Ok(r.json::<Vec<DeleteItem>>()?)) {
             Ok(items) => {
@@ -279,13 +327,19 @@ pub fn rmi(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     Ok(0)
 }
 
-pub const IMPORT_FLAGS: &[Flag] = &[Flag::value(Some('m'), "message", "", "Set a commit message for the imported image")];
+pub const IMPORT_FLAGS: &[Flag] =
+    &[Flag::value(Some('m'), "message", "", "Set a commit message for the imported image")];
 
 pub fn import(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     let (source, target) = match flags.args.as_slice() {
         [source] => (source.as_str(), None),
         [source, target] => (source.as_str(), Some(target.as_str())),
-        _ => return Err(CliError::usage("\"berth import\" requires 1 or 2 arguments: URL|- [REPOSITORY[:TAG]]", Some("import"))),
+        _ => {
+            return Err(CliError::usage(
+                "\"berth import\" requires 1 or 2 arguments: URL|- [REPOSITORY[:TAG]]",
+                Some("import"),
+            ))
+        }
     };
     let mut path = format!("/images/create?fromSrc={}", query_escape(source));
     if let Some((repo, tag)) = target.map(split_repo_tag) {
@@ -297,7 +351,11 @@ pub fn import(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     if let Some(message) = flags.last("message").filter(|m| !m.is_empty()) {
         let _ = write!(path, "&message={}", query_escape(message));
     }
-    let body = if source == "-" { body_from_reader(std::io::stdin()) } else { berth_client::body_from_bytes(Default::default()) };
+    let body = if source == "-" {
+        body_from_reader(std::io::stdin())
+    } else {
+        berth_client::body_from_bytes(Default::default())
+    };
     let client = session.client()?;
     let reply = session.block_on(async {
         let response = client.stream(Method::POST, &path, body, Some("application/x-tar")).await?;
@@ -308,7 +366,8 @@ pub fn import(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
 }
 
 async fn collect(response: http::Response<hyper::body::Incoming>) -> Result<bytes::Bytes, ClientError> {
-    let body = response.into_body().collect().await.map_err(|e| ClientError::Http { host: "the daemon".into(), source: e })?;
+    let body =
+        response.into_body().collect().await.map_err(|e| ClientError::Http { host: "the daemon".into(), source: e })?;
     Ok(body.to_bytes())
 }
 
@@ -320,7 +379,9 @@ pub fn save(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     }
     let output = flags.last("output").filter(|o| !o.is_empty());
     if output.is_none() && std::io::stdout().is_terminal() {
-        return Err(CliError::Failed("refusing to write an image archive to a terminal: use -o FILE or redirect standard output".into()));
+        return Err(CliError::Failed(
+            "refusing to write an image archive to a terminal: use -o FILE or redirect standard output".into(),
+        ));
     }
     let names: Vec<String> = flags.args.iter().map(|n| format!("names={}", query_escape(n))).collect();
     let path = format!("/images/get?{}", names.join("&"));
@@ -330,7 +391,8 @@ pub fn save(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
         None => Box::new(std::io::stdout().lock()),
     };
     session.block_on(async {
-        let response = client.stream(Method::GET, &path, berth_client::body_from_bytes(Default::default()), None).await?;
+        let response =
+            client.stream(Method::GET, &path, berth_client::body_from_bytes(Default::default()), None).await?;
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| CliError::Failed(format!("the archive was cut short: {e}")))?;
@@ -351,9 +413,13 @@ pub const LOAD_FLAGS: &[Flag] = &[
 
 pub fn load(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     let body = match flags.last("input").filter(|i| !i.is_empty()) {
-        Some(file) => body_from_reader(std::fs::File::open(file).map_err(|e| CliError::Failed(format!("cannot open {file}: {e}")))?),
+        Some(file) => body_from_reader(
+            std::fs::File::open(file).map_err(|e| CliError::Failed(format!("cannot open {file}: {e}")))?,
+        ),
         None if std::io::stdin().is_terminal() => {
-            return Err(CliError::Failed("requested load from standard input, but it is a terminal: use -i FILE or redirect".into()))
+            return Err(CliError::Failed(
+                "requested load from standard input, but it is a terminal: use -i FILE or redirect".into(),
+            ))
         }
         None => body_from_reader(std::io::stdin()),
     };
@@ -384,7 +450,12 @@ mod tests {
 
     #[test]
     fn tree_nests_children_under_parents() {
-        let list = [image("aa", "", &["base:latest"], 1000), image("bb", "aa", &["<none>:<none>"], 3000), image("cc", "bb", &["app:1", "app:2"], 3500), image("dd", "aa", &[], 1200)];
+        let list = [
+            image("aa", "", &["base:latest"], 1000),
+            image("bb", "aa", &["<none>:<none>"], 3000),
+            image("cc", "bb", &["app:1", "app:2"], 3500),
+            image("dd", "aa", &[], 1200),
+        ];
         insta::assert_snapshot!(render_tree(&list, false));
     }
 

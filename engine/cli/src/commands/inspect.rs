@@ -16,7 +16,10 @@ pub const FLAGS: &[Flag] = &[
 
 pub fn inspect(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     if flags.args.is_empty() {
-        return Err(CliError::usage("\"berth inspect\" requires at least one argument: CONTAINER|IMAGE", Some("inspect")));
+        return Err(CliError::usage(
+            "\"berth inspect\" requires at least one argument: CONTAINER|IMAGE",
+            Some("inspect"),
+        ));
     }
     let template = match flags.last("format").filter(|f| !f.is_empty()) {
         Some(text) => Some(Template::parse(text).map_err(|e| CliError::Failed(e.to_string()))?),
@@ -26,7 +29,9 @@ pub fn inspect(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
         "" => &["containers", "images"],
         "container" => &["containers"],
         "image" => &["images"],
-        other => return Err(CliError::usage(format!("invalid --type {other:?}: use container or image"), Some("inspect"))),
+        other => {
+            return Err(CliError::usage(format!("invalid --type {other:?}: use container or image"), Some("inspect")))
+        }
     };
     let client = session.client()?;
     let mut found = Vec::new();
@@ -53,7 +58,11 @@ pub fn inspect(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
 }
 
 /// The first kind of object that has this name, or `None` when none has.
-async fn find(client: &berth_client::Client, kinds: &[&str], name: &str) -> Result<Option<serde_json::Value>, ClientError> {
+async fn find(
+    client: &berth_client::Client,
+    kinds: &[&str],
+    name: &str,
+) -> Result<Option<serde_json::Value>, ClientError> {
     for kind in kinds {
         let reply = client.call(http::Method::GET, &format!("/{kind}/{}/json", path_escape(name)), None).await?;
         if reply.status == StatusCode::NOT_FOUND {

@@ -1,8 +1,10 @@
 //! The command table: every command of 5.1 with its usage line, description and flags, and
 //! the dispatch from the first word to the command's function.
 
+mod containers;
 mod images;
 mod inspect;
+mod run;
 mod system;
 
 use crate::flags::{self, Flag, Parsed};
@@ -26,26 +28,21 @@ pub struct Command {
 }
 
 const fn command(name: &'static str, usage: &'static str, about: &'static str) -> Command {
-    Command {
-        name,
-        usage,
-        about,
-        flags: &[],
-        interspersed: true,
-        run: None,
-    }
+    Command { name, usage, about, flags: &[], interspersed: true, run: None }
 }
 
 /// Every command of 5.1.5–5.1.37, in the order `berth help` lists them.
 #[rustfmt::skip]
 pub static COMMANDS: &[Command] = &[
-    command("attach", "[OPTIONS] CONTAINER", "Attach to a running container"),
+    Command { run: Some(run::attach_cmd), flags: run::ATTACH_FLAGS, ..command("attach", "[OPTIONS] CONTAINER", "Attach to a running container") },
     command("build", "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile"),
-    command("commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes"),
-    command("cp", "CONTAINER:PATH HOSTPATH", "Copy files or folders from a container's file system to the host"),
-    command("diff", "CONTAINER", "Inspect changes on a container's file system"),
-    command("events", "[OPTIONS]", "Get real time events from the server"),
-    command("export", "CONTAINER", "Stream the contents of a container as a tar archive"),
+    Command { run: Some(containers::commit), flags: containers::COMMIT_FLAGS, ..command("commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes") },
+    Command { run: Some(containers::cp), ..command("cp", "CONTAINER:PATH HOSTPATH", "Copy files or folders from a container's file system to the host") },
+    Command { run: Some(run::create_cmd), flags: run::RUN_FLAGS, interspersed: false, ..command("create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container") },
+    Command { run: Some(containers::diff), ..command("diff", "CONTAINER", "Inspect changes on a container's file system") },
+    Command { run: Some(containers::events), flags: containers::EVENTS_FLAGS, ..command("events", "[OPTIONS]", "Get real time events from the server") },
+    Command { run: Some(run::exec_cmd), flags: run::EXEC_FLAGS, interspersed: false, ..command("exec", "[OPTIONS] CONTAINER COMMAND [ARG...]", "Run a command in a running container") },
+    Command { run: Some(containers::export), flags: containers::EXPORT_FLAGS, ..command("export", "CONTAINER", "Stream the contents of a container as a tar archive") },
     command("help", "[COMMAND]", "Show the list of commands, or one command's usage"),
     Command { run: Some(images::history), flags: images::HISTORY_FLAGS, ..command("history", "[OPTIONS] IMAGE", "Show the history of an image") },
     Command { run: Some(images::images), flags: images::IMAGES_FLAGS, ..command("images", "[OPTIONS] [NAME]", "List images") },
@@ -53,26 +50,27 @@ pub static COMMANDS: &[Command] = &[
     Command { run: Some(system::info), ..command("info", "", "Display system-wide information") },
     command("insert", "IMAGE URL PATH", "Insert a file in an image"),
     Command { run: Some(inspect::inspect), flags: inspect::FLAGS, ..command("inspect", "CONTAINER|IMAGE [CONTAINER|IMAGE...]", "Return low-level information on a container or image") },
-    command("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill a running container"),
+    Command { run: Some(containers::kill), flags: containers::KILL_FLAGS, ..command("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill a running container") },
     Command { run: Some(images::load), flags: images::LOAD_FLAGS, ..command("load", "", "Load an image from a tar archive on standard input") },
     command("login", "[OPTIONS] [SERVER]", "Register or log in to a registry server"),
-    command("logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container"),
-    command("port", "CONTAINER PRIVATE_PORT", "Look up the public-facing port which is NAT-ed to PRIVATE_PORT"),
-    command("ps", "[OPTIONS]", "List containers"),
+    Command { run: Some(containers::logs), flags: containers::LOGS_FLAGS, ..command("logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container") },
+    Command { run: Some(containers::port), ..command("port", "CONTAINER PRIVATE_PORT", "Look up the public-facing port which is NAT-ed to PRIVATE_PORT") },
+    Command { run: Some(containers::ps), flags: containers::PS_FLAGS, ..command("ps", "[OPTIONS]", "List containers") },
     command("pull", "NAME[:TAG]", "Pull an image or a repository from a registry"),
     command("push", "NAME[:TAG]", "Push an image or a repository to a registry"),
-    command("restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart a running container"),
-    command("rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers"),
+    Command { run: Some(containers::restart), flags: containers::STOP_FLAGS, ..command("restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart a running container") },
+    Command { run: Some(containers::rename), ..command("rename", "OLD_NAME NEW_NAME", "Rename a container") },
+    Command { run: Some(containers::rm), flags: containers::RM_FLAGS, ..command("rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers") },
     Command { run: Some(images::rmi), flags: images::RMI_FLAGS, ..command("rmi", "IMAGE [IMAGE...]", "Remove one or more images") },
-    command("run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Run a command in a new container"),
+    Command { run: Some(run::run), flags: run::RUN_FLAGS, interspersed: false, ..command("run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Run a command in a new container") },
     Command { run: Some(images::save), flags: images::SAVE_FLAGS, ..command("save", "IMAGE [IMAGE...]", "Save images to a tar archive on standard output") },
     command("search", "TERM", "Search for an image in the index"),
-    command("start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start a stopped container"),
-    command("stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop a running container"),
+    Command { run: Some(run::start_cmd), flags: run::START_FLAGS, ..command("start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start a stopped container") },
+    Command { run: Some(containers::stop), flags: containers::STOP_FLAGS, ..command("stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop a running container") },
     Command { run: Some(images::tag), flags: images::TAG_FLAGS, ..command("tag", "[OPTIONS] IMAGE [REGISTRYHOST/][USERNAME/]NAME[:TAG]", "Tag an image into a repository") },
-    command("top", "CONTAINER [ps OPTIONS]", "Look up the running processes of a container"),
+    Command { run: Some(containers::top), interspersed: false, ..command("top", "CONTAINER [ps OPTIONS]", "Look up the running processes of a container") },
     Command { run: Some(system::version), ..command("version", "", "Show the berth version information") },
-    command("wait", "CONTAINER [CONTAINER...]", "Block until a container stops, then print its exit code"),
+    Command { run: Some(containers::wait), ..command("wait", "CONTAINER [CONTAINER...]", "Block until a container stops, then print its exit code") },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {
@@ -97,8 +95,7 @@ pub fn dispatch(session: &mut Session) -> Result<i32, CliError> {
     if name == "help" {
         return help(session, words);
     }
-    let command = find(name)
-        .ok_or_else(|| CliError::usage(format!("berth: '{name}' is not a berth command"), None))?;
+    let command = find(name).ok_or_else(|| CliError::usage(format!("berth: '{name}' is not a berth command"), None))?;
     let specs = with_help_flag(command.flags);
     let parsed = flags::parse(&specs, words, command.interspersed)
         .map_err(|e| CliError::usage(e.to_string(), Some(command.name)))?;
@@ -108,18 +105,16 @@ pub fn dispatch(session: &mut Session) -> Result<i32, CliError> {
     }
     match command.run {
         Some(run) => run(session, &parsed),
-        None => Err(CliError::Failed(format!(
-            "'berth {name}' is not implemented in this build of berth yet"
-        ))),
+        None => Err(CliError::Failed(format!("'berth {name}' is not implemented in this build of berth yet"))),
     }
 }
 
 fn help(session: &mut Session, words: &[String]) -> Result<i32, CliError> {
     let text = match words.first() {
         None => main_help(),
-        Some(name) => command_help(find(name).ok_or_else(|| {
-            CliError::usage(format!("berth: '{name}' is not a berth command"), None)
-        })?),
+        Some(name) => command_help(
+            find(name).ok_or_else(|| CliError::usage(format!("berth: '{name}' is not a berth command"), None))?,
+        ),
     };
     write!(session.out, "{text}")?;
     Ok(0)
@@ -158,22 +153,15 @@ mod tests {
     #[test]
     fn every_documented_command_is_listed_once() {
         let documented = [
-            "attach", "build", "commit", "cp", "diff", "events", "export", "history", "images",
-            "import", "info", "insert", "inspect", "kill", "load", "login", "logs", "port", "ps",
-            "pull", "push", "restart", "rm", "rmi", "run", "save", "search", "start", "stop",
-            "tag", "top", "version", "wait",
+            "attach", "build", "commit", "cp", "diff", "events", "export", "history", "images", "import", "info",
+            "insert", "inspect", "kill", "load", "login", "logs", "port", "ps", "pull", "push", "restart", "rm", "rmi",
+            "run", "save", "search", "start", "stop", "tag", "top", "version", "wait",
         ];
         for name in documented {
-            assert_eq!(
-                COMMANDS.iter().filter(|c| c.name == name).count(),
-                1,
-                "{name}"
-            );
+            assert_eq!(COMMANDS.iter().filter(|c| c.name == name).count(), 1, "{name}");
         }
         let help = main_help();
-        assert!(documented
-            .iter()
-            .all(|name| help.contains(&format!("    {name:<10}"))));
+        assert!(documented.iter().all(|name| help.contains(&format!("    {name:<10}"))));
     }
 
     #[test]

@@ -8,10 +8,7 @@ use std::fmt::Write as _;
 
 /// The one line `berth -v` prints.
 pub fn version_line(build: &BuildInfo) -> String {
-    format!(
-        "Berth version {}, build {}",
-        build.version, build.git_commit
-    )
+    format!("Berth version {}, build {}", build.version, build.git_commit)
 }
 
 pub fn version(session: &mut Session, _flags: &Parsed) -> Result<i32, CliError> {
@@ -19,11 +16,7 @@ pub fn version(session: &mut Session, _flags: &Parsed) -> Result<i32, CliError> 
     session.out.flush()?;
     let client = session.client()?;
     let server: Version = session.block_on(client.get_json("/version"))?;
-    write!(
-        session.out,
-        "{}",
-        server_version(&server, client.version().map(|v| v.to_string()))
-    )?;
+    write!(session.out, "{}", server_version(&server, client.version().map(|v| v.to_string())))?;
     Ok(0)
 }
 
@@ -38,11 +31,7 @@ pub fn client_version(build: &BuildInfo) -> String {
 /// The server half of `version`. An API 1.9 daemon does not say its API version; the one
 /// agreed on stands in.
 pub fn server_version(server: &Version, agreed: Option<String>) -> String {
-    let api = if server.api_version.is_empty() {
-        agreed.unwrap_or_default()
-    } else {
-        server.api_version.clone()
-    };
+    let api = if server.api_version.is_empty() { agreed.unwrap_or_default() } else { server.api_version.clone() };
     format!(
         "Server version: {}\nServer API version: {}\nGit commit (server): {}\nGo version (server): {}\n",
         server.version, api, server.git_commit, server.go_version
@@ -120,11 +109,7 @@ mod tests {
             go_version: "rustc 1.95.0".into(),
             ..Default::default()
         };
-        insta::assert_snapshot!(format!(
-            "{}{}",
-            client_version(&build()),
-            server_version(&server, None)
-        ));
+        insta::assert_snapshot!(format!("{}{}", client_version(&build()), server_version(&server, None)));
         assert_eq!(version_line(&build()), "Berth version 0.1.0, build abc1234");
     }
 
@@ -148,11 +133,7 @@ mod tests {
 
     #[test]
     fn old_daemons_get_warnings_from_their_flags() {
-        let info = Info {
-            memory_limit: true,
-            swap_limit: false,
-            ..Default::default()
-        };
+        let info = Info { memory_limit: true, swap_limit: false, ..Default::default() };
         assert!(render_info(&info, false).ends_with("WARNING: No swap limit support\n"));
     }
 }
