@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `just up`: (re)starts the berth daemon on its defaults (unix:///var/run/berth.sock, graph
 # /var/lib/berth, pid file /var/run/berth.pid, log /var/log/berth.log), loads the busybox
-# fixture image and shows it working.
+# fixture image and shows it working by running a container.
 # `just down` (this script with `stop`) stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,3 +38,4 @@ done
 set -x
 "$berth" version
 "$berth" images
+"$berth" run --rm busybox echo "hello from a berth container"

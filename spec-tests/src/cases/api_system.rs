@@ -11,58 +11,29 @@ use std::sync::Arc;
 /// `_ping` answers `OK` to GET and HEAD and names the API version in a header.
 pub async fn ping(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let get = e.get("/_ping").await?;
-    ensure!(
-        get.status == StatusCode::OK,
-        "GET /_ping answered {}",
-        get.status
-    );
-    ensure!(
-        &get.body[..] == b"OK",
-        "GET /_ping body is {:?}",
-        String::from_utf8_lossy(&get.body)
-    );
-    let version = get
-        .header("api-version")
-        .context("GET /_ping has no Api-Version header")?;
-    version
-        .parse::<ApiVersion>()
-        .with_context(|| format!("Api-Version header {version:?}"))?;
+    ensure!(get.status == StatusCode::OK, "GET /_ping answered {}", get.status);
+    ensure!(&get.body[..] == b"OK", "GET /_ping body is {:?}", String::from_utf8_lossy(&get.body));
+    let version = get.header("api-version").context("GET /_ping has no Api-Version header")?;
+    version.parse::<ApiVersion>().with_context(|| format!("Api-Version header {version:?}"))?;
     let head = e.call(Method::HEAD, "/_ping").await?;
-    ensure!(
-        head.status == StatusCode::OK,
-        "HEAD /_ping answered {}",
-        head.status
-    );
+    ensure!(head.status == StatusCode::OK, "HEAD /_ping answered {}", head.status);
     Ok(Outcome::Passed)
 }
 
-fn object(
-    reply: &berth_client::Reply,
-    what: &str,
-) -> anyhow::Result<serde_json::Map<String, Value>> {
+fn object(reply: &berth_client::Reply, what: &str) -> anyhow::Result<serde_json::Map<String, Value>> {
     ensure!(
         reply.status == StatusCode::OK,
         "{what} answered {}: {}",
         reply.status,
         String::from_utf8_lossy(&reply.body)
     );
-    let value: Value = reply
-        .json()
-        .with_context(|| format!("{what} is not JSON"))?;
-    value
-        .as_object()
-        .cloned()
-        .with_context(|| format!("{what} is not a JSON object: {value}"))
+    let value: Value = reply.json().with_context(|| format!("{what} is not JSON"))?;
+    value.as_object().cloned().with_context(|| format!("{what} is not a JSON object: {value}"))
 }
 
 fn has_string(map: &serde_json::Map<String, Value>, key: &str) -> anyhow::Result<()> {
-    let value = map
-        .get(key)
-        .with_context(|| format!("no {key} in {map:?}"))?;
-    ensure!(
-        value.as_str().is_some_and(|s| !s.is_empty()),
-        "{key} is not a non-empty string: {value}"
-    );
+    let value = map.get(key).with_context(|| format!("no {key} in {map:?}"))?;
+    ensure!(value.as_str().is_some_and(|s| !s.is_empty()), "{key} is not a non-empty string: {value}");
     Ok(())
 }
 
@@ -72,9 +43,7 @@ fn has_kind(
     check: fn(&Value) -> bool,
     kind: &str,
 ) -> anyhow::Result<()> {
-    let value = map
-        .get(key)
-        .with_context(|| format!("no {key} in the answer"))?;
+    let value = map.get(key).with_context(|| format!("no {key} in the answer"))?;
     ensure!(check(value), "{key} should be a {kind}, is {value}");
     Ok(())
 }
@@ -113,9 +82,13 @@ pub async fn info(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 /// Requests under `/v1.9/` succeed and get the 1.9 shapes.
 pub async fn v1_9_paths(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     if e.min_api() > ApiVersion::MIN {
-        return Ok(skip(SkipKind::Divergence, format!(
-            "the engine reports MinAPIVersion {}: it refuses the API 1.9 the documentation describes", e.min_api()
-        )));
+        return Ok(skip(
+            SkipKind::Divergence,
+            format!(
+                "the engine reports MinAPIVersion {}: it refuses the API 1.9 the documentation describes",
+                e.min_api()
+            ),
+        ));
     }
     let version = object(&e.get("/v1.9/version").await?, "GET /v1.9/version")?;
     for key in ["Version", "GitCommit", "GoVersion"] {
@@ -152,11 +125,7 @@ pub async fn unversioned_alias(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 /// that serve only from a later minimum are checked at that minimum and the difference noted.
 pub async fn older_prefix(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let oldest = e.min_api();
-    ensure!(
-        oldest < e.current_api(),
-        "the engine reports no older API version than its current {}",
-        e.current_api()
-    );
+    ensure!(oldest < e.current_api(), "the engine reports no older API version than its current {}", e.current_api());
     let path = format!("/v{oldest}/version");
     has_string(&object(&e.get(&path).await?, &path)?, "Version")?;
     if oldest > ApiVersion::new(1, 0) {
@@ -183,40 +152,21 @@ pub async fn version_bounds(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     }
     for (path, word) in checks {
         let reply = e.get(&path).await?;
-        ensure!(
-            reply.status == StatusCode::BAD_REQUEST,
-            "{path} answered {}, expected 400",
-            reply.status
-        );
+        ensure!(reply.status == StatusCode::BAD_REQUEST, "{path} answered {}, expected 400", reply.status);
         let body = String::from_utf8_lossy(&reply.body);
-        ensure!(
-            body.contains(word),
-            "{path}: the message should say the version is {word}: {body}"
-        );
+        ensure!(body.contains(word), "{path}: the message should say the version is {word}: {body}");
     }
     Ok(Outcome::Passed)
 }
 
 /// Unknown routes and wrong methods are 404 with a JSON `message`.
 pub async fn errors(e: Arc<Engine>) -> anyhow::Result<Outcome> {
-    for (method, path) in [
-        (Method::GET, "/no/such/route"),
-        (Method::GET, "/v1.x/version"),
-        (Method::POST, "/version"),
-    ] {
+    for (method, path) in [(Method::GET, "/no/such/route"), (Method::GET, "/v1.x/version"), (Method::POST, "/version")]
+    {
         let reply = e.call(method.clone(), path).await?;
-        ensure!(
-            reply.status == StatusCode::NOT_FOUND,
-            "{method} {path} answered {}, expected 404",
-            reply.status
-        );
-        let body: Value = reply
-            .json()
-            .with_context(|| format!("{method} {path}: error body is not JSON"))?;
-        ensure!(
-            body.get("message").and_then(Value::as_str).is_some(),
-            "{method} {path}: no message in {body}"
-        );
+        ensure!(reply.status == StatusCode::NOT_FOUND, "{method} {path} answered {}, expected 404", reply.status);
+        let body: Value = reply.json().with_context(|| format!("{method} {path}: error body is not JSON"))?;
+        ensure!(body.get("message").and_then(Value::as_str).is_some(), "{method} {path}: no message in {body}");
     }
     Ok(Outcome::Passed)
 }

@@ -22,10 +22,7 @@ pub async fn version(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let run = e.cli(&["version"]).await?.success()?;
     let out = &run.stdout;
     for needle in ["client", "server", "go version", "git commit"] {
-        ensure!(
-            contains_ci(out, needle),
-            "`version` output lacks {needle:?}:\n{out}"
-        );
+        ensure!(contains_ci(out, needle), "`version` output lacks {needle:?}:\n{out}");
     }
     let server = out.to_lowercase().find("server").unwrap_or(0);
     ensure!(
@@ -45,28 +42,15 @@ pub async fn version(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 pub async fn info_basic(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     e.cli(&["info"]).await?.success()?;
     let run = e.cli_with(&["info"], &[("DOCKER_HOST", NOWHERE)]).await?;
-    ensure!(
-        run.status != Some(0),
-        "`info` with no daemon exited {:?}",
-        run.status
-    );
-    ensure!(
-        !run.stderr.trim().is_empty(),
-        "`info` with no daemon printed no error"
-    );
+    ensure!(run.status != Some(0), "`info` with no daemon exited {:?}", run.status);
+    ensure!(!run.stderr.trim().is_empty(), "`info` with no daemon printed no error");
     Ok(Outcome::Passed)
 }
 
 /// `info` prints the counts, driver, kernel and debug lines of 5.1.15.
 pub async fn info_fields(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let out = e.cli(&["info"]).await?.success()?.stdout;
-    let fields = [
-        "Containers:",
-        "Images:",
-        "Storage Driver:",
-        "Kernel Version:",
-        "Debug",
-    ];
+    let fields = ["Containers:", "Images:", "Storage Driver:", "Kernel Version:", "Debug"];
     let missing: Vec<_> = fields.iter().filter(|f| !contains_ci(&out, f)).collect();
     ensure!(missing.is_empty(), "`info` lacks {missing:?}:\n{out}");
     let debug_only = ["Fds:", "Goroutines:", "EventsListeners:"];
@@ -88,56 +72,30 @@ pub async fn info_fields(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 pub async fn info_swap_warning(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let map: serde_json::Value = e.get("/info").await?.json()?;
     if map.get("SwapLimit").and_then(|s| s.as_bool()) == Some(true) {
-        return Ok(skip(
-            SkipKind::Environment,
-            "this kernel has swap accounting, so there is no warning to show",
-        ));
+        return Ok(skip(SkipKind::Environment, "this kernel has swap accounting, so there is no warning to show"));
     }
     let run = e.cli(&["info"]).await?.success()?;
-    ensure!(
-        both(&run).contains("WARNING: No swap limit support"),
-        "no swap warning:\n{}",
-        both(&run)
-    );
+    ensure!(both(&run).contains("WARNING: No swap limit support"), "no swap warning:\n{}", both(&run));
     Ok(Outcome::Passed)
 }
 
 /// `-H` before the command picks the daemon over DOCKER_HOST; an address with no listener
 /// is a connection error and a non-zero exit.
 pub async fn host_flag(e: Arc<Engine>) -> anyhow::Result<Outcome> {
-    e.cli_with(&["-H", &e.docker_host, "info"], &[("DOCKER_HOST", NOWHERE)])
-        .await?
-        .success()?;
+    e.cli_with(&["-H", &e.docker_host, "info"], &[("DOCKER_HOST", NOWHERE)]).await?.success()?;
     for nowhere in [NOWHERE, "tcp://127.0.0.1:1"] {
-        let run = e
-            .cli_with(&["-H", nowhere, "info"], &[("DOCKER_HOST", &e.docker_host)])
-            .await?;
+        let run = e.cli_with(&["-H", nowhere, "info"], &[("DOCKER_HOST", &e.docker_host)]).await?;
         ensure!(run.status != Some(0), "-H {nowhere} exited 0");
-        ensure!(
-            !run.stderr.trim().is_empty(),
-            "-H {nowhere}: no error printed"
-        );
+        ensure!(!run.stderr.trim().is_empty(), "-H {nowhere}: no error printed");
     }
     Ok(Outcome::Passed)
 }
 
 fn check_help(text: &str, what: &str) -> anyhow::Result<()> {
-    ensure!(
-        text.contains("Usage"),
-        "{what} shows no usage line:\n{text}"
-    );
-    let missing: Vec<_> = COMMANDS_2014
-        .iter()
-        .filter(|c| !text.contains(&format!(" {c} ")))
-        .collect();
-    ensure!(
-        missing.is_empty(),
-        "{what} does not list {missing:?}:\n{text}"
-    );
-    ensure!(
-        text.contains("-H"),
-        "{what} does not show the -H option:\n{text}"
-    );
+    ensure!(text.contains("Usage"), "{what} shows no usage line:\n{text}");
+    let missing: Vec<_> = COMMANDS_2014.iter().filter(|c| !text.contains(&format!(" {c} "))).collect();
+    ensure!(missing.is_empty(), "{what} does not list {missing:?}:\n{text}");
+    ensure!(text.contains("-H"), "{what} does not show the -H option:\n{text}");
     Ok(())
 }
 
@@ -167,17 +125,10 @@ pub async fn help_list(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 /// `help search` prints search's usage line and options.
 pub async fn help_command(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let text = both(&e.cli(&["help", "search"]).await?.success()?);
-    let usage = text
-        .lines()
-        .find(|l| l.contains("Usage"))
-        .context("no usage line")?;
+    let usage = text.lines().find(|l| l.contains("Usage")).context("no usage line")?;
+    ensure!(usage.contains("search"), "usage line does not name search: {usage}");
     ensure!(
-        usage.contains("search"),
-        "usage line does not name search: {usage}"
-    );
-    ensure!(
-        text.lines()
-            .any(|l| l.trim_start().starts_with("--") || l.trim_start().starts_with("-")),
+        text.lines().any(|l| l.trim_start().starts_with("--") || l.trim_start().starts_with("-")),
         "no option lines:\n{text}"
     );
     Ok(Outcome::Passed)
@@ -185,15 +136,9 @@ pub async fn help_command(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 
 /// `-v` prints `NAME version X, build Y` and needs no daemon.
 pub async fn version_flag(e: Arc<Engine>) -> anyhow::Result<Outcome> {
-    let run = e
-        .cli_with(&["-v"], &[("DOCKER_HOST", NOWHERE)])
-        .await?
-        .success()?;
+    let run = e.cli_with(&["-v"], &[("DOCKER_HOST", NOWHERE)]).await?.success()?;
     let line = run.stdout.lines().next().unwrap_or("");
-    ensure!(
-        is_version_line(line),
-        "`-v` printed {line:?}, expected NAME version X, build Y"
-    );
+    ensure!(is_version_line(line), "`-v` printed {line:?}, expected NAME version X, build Y");
     Ok(Outcome::Passed)
 }
 
@@ -211,18 +156,8 @@ pub async fn bad_input(e: Arc<Engine>) -> anyhow::Result<Outcome> {
         (vec!["info", "--no-such-flag"], "--no-such-flag"),
     ] {
         let run = e.cli(&args).await?;
-        ensure!(
-            run.status.is_some_and(|s| s != 0),
-            "`{}` exited {:?}",
-            args.join(" "),
-            run.status
-        );
-        ensure!(
-            run.stderr.contains(named),
-            "`{}`: the error does not name {named}: {}",
-            args.join(" "),
-            run.stderr
-        );
+        ensure!(run.status.is_some_and(|s| s != 0), "`{}` exited {:?}", args.join(" "), run.status);
+        ensure!(run.stderr.contains(named), "`{}`: the error does not name {named}: {}", args.join(" "), run.stderr);
     }
     Ok(Outcome::Passed)
 }

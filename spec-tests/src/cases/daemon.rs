@@ -107,12 +107,18 @@ pub async fn host_multiple(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     std::fs::create_dir_all(&dir)?;
     let _cleanup = RemoveDir(dir.clone());
     let unix = format!("unix://{}/both.sock", dir.display());
-    let mut daemon = TestDaemon::start(&e, Spec { hosts: Some(vec![tcp.clone(), unix.clone()]), ..Default::default() }).await?;
+    let mut daemon =
+        TestDaemon::start(&e, Spec { hosts: Some(vec![tcp.clone(), unix.clone()]), ..Default::default() }).await?;
     daemon.ready(&tcp).await?;
     daemon.ready(&unix).await?;
     let a = daemon.get(&tcp, "/info").await?.json::<serde_json::Value>()?;
     let b = daemon.get(&unix, "/info").await?.json::<serde_json::Value>()?;
-    ensure!(a.get("ID") == b.get("ID"), "the two endpoints answer for different daemons: {:?} vs {:?}", a.get("ID"), b.get("ID"));
+    ensure!(
+        a.get("ID") == b.get("ID"),
+        "the two endpoints answer for different daemons: {:?} vs {:?}",
+        a.get("ID"),
+        b.get("ID")
+    );
     Ok(Outcome::Passed)
 }
 
@@ -121,7 +127,10 @@ pub async fn default_socket(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let default = format!("unix://{}", e.profile.default_socket);
     let path = std::path::Path::new(&e.profile.default_socket);
     if path.exists() {
-        return Ok(skip(SkipKind::Environment, format!("{} exists: another daemon may be using the default socket", path.display())));
+        return Ok(skip(
+            SkipKind::Environment,
+            format!("{} exists: another daemon may be using the default socket", path.display()),
+        ));
     }
     for hosts in [vec![], vec![String::new()]] {
         let mut daemon = TestDaemon::start(&e, Spec { hosts: Some(hosts.clone()), ..Default::default() }).await?;
@@ -129,7 +138,13 @@ pub async fn default_socket(e: Arc<Engine>) -> anyhow::Result<Outcome> {
         let run = e.cli_with(&["info"], &[("DOCKER_HOST", "")]).await?;
         if run.status != Some(0) && run.stderr.contains("unix://") && !run.stderr.contains(&default) {
             daemon.stop().await?;
-            return Ok(skip(SkipKind::Environment, format!("the CLI's own default socket is not {default}: it belongs to another engine ({})", run.stderr.trim())));
+            return Ok(skip(
+                SkipKind::Environment,
+                format!(
+                    "the CLI's own default socket is not {default}: it belongs to another engine ({})",
+                    run.stderr.trim()
+                ),
+            ));
         }
         run.success().context("a client with no -H")?;
         daemon.stop().await?;
@@ -142,7 +157,8 @@ pub async fn default_socket(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 pub async fn pidfile(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let mut daemon = started(&e, Spec::default()).await?;
     let path = daemon.dir.join("engine.pid");
-    let pid: u32 = std::fs::read_to_string(&path).context("no pid file")?.trim().parse().context("pid file holds no pid")?;
+    let pid: u32 =
+        std::fs::read_to_string(&path).context("no pid file")?.trim().parse().context("pid file holds no pid")?;
     ensure!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the pid file names {pid}, which is not running");
     daemon.stop().await?;
     ensure!(!path.exists(), "the pid file is left after a clean stop");
@@ -167,7 +183,11 @@ pub async fn debug_flag(e: Arc<Engine>) -> anyhow::Result<Outcome> {
         let args = if debug { vec!["-D".to_string()] } else { vec![] };
         let daemon = started(&e, Spec { args, ..Default::default() }).await?;
         let info: serde_json::Value = daemon.get(&daemon.host, "/info").await?.json()?;
-        ensure!(info.get("Debug") == Some(&serde_json::Value::Bool(debug)), "with debug={debug}, info says Debug={:?}", info.get("Debug"));
+        ensure!(
+            info.get("Debug") == Some(&serde_json::Value::Bool(debug)),
+            "with debug={debug}, info says Debug={:?}",
+            info.get("Debug")
+        );
         if debug {
             ensure!(daemon.log().to_lowercase().contains("debug"), "no debug lines in the log:\n{}", daemon.log());
         }
@@ -178,7 +198,10 @@ pub async fn debug_flag(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 /// `--api-enable-cors` adds CORS headers and answers preflights; without it, none are sent.
 pub async fn cors(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     if !e.daemon_has_flag("--api-enable-cors").await? {
-        return Ok(skip(SkipKind::Divergence, "the daemon's --help has no --api-enable-cors (later Docker replaced it with --api-cors-header)"));
+        return Ok(skip(
+            SkipKind::Divergence,
+            "the daemon's --help has no --api-enable-cors (later Docker replaced it with --api-cors-header)",
+        ));
     }
     for enabled in [false, true] {
         let args = if enabled { vec!["--api-enable-cors".to_string()] } else { vec![] };

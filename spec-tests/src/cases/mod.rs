@@ -3,10 +3,15 @@
 //! Keep each case short: reading it should tell a newcomer what the documentation promises.
 
 mod api_system;
-mod containers;
+mod attach;
 mod cli_system;
+mod container_api;
+mod container_fs;
+mod containers;
 mod daemon;
 mod images;
+mod isolation;
+mod run_options;
 
 use crate::engine::Engine;
 use crate::outcome::Outcome;
@@ -16,7 +21,14 @@ use std::sync::Arc;
 
 /// Every case: the table below, then the tables other modules keep for themselves.
 pub fn all() -> Vec<&'static Case> {
-    ALL.iter().chain(containers::CASES).collect()
+    ALL.iter()
+        .chain(containers::CASES)
+        .chain(run_options::CASES)
+        .chain(attach::CASES)
+        .chain(container_fs::CASES)
+        .chain(container_api::CASES)
+        .chain(isolation::CASES)
+        .collect()
 }
 
 pub type CaseFuture = Pin<Box<dyn Future<Output = anyhow::Result<Outcome>> + Send>>;
@@ -119,7 +131,7 @@ pub static ALL: &[Case] = &[
 
 /// Every command of 5.1; help output must name them.
 pub const COMMANDS_2014: &[&str] = &[
-    "attach", "build", "commit", "cp", "diff", "events", "export", "history", "images", "import",
-    "info", "inspect", "kill", "load", "login", "logs", "port", "ps", "pull", "push", "restart",
-    "rm", "rmi", "run", "save", "search", "start", "stop", "tag", "top", "version", "wait",
+    "attach", "build", "commit", "cp", "diff", "events", "export", "history", "images", "import", "info", "inspect",
+    "kill", "load", "login", "logs", "port", "ps", "pull", "push", "restart", "rm", "rmi", "run", "save", "search",
+    "start", "stop", "tag", "top", "version", "wait",
 ];
