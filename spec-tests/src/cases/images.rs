@@ -910,3 +910,47 @@ pub async fn inspect_bad_template(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     );
     Ok(Outcome::Passed)
 }
+
+/// Serves `data` at any path on 127.0.0.1 for as long as the returned task lives.
+async fn serve_once(data: Vec<u8>) -> anyhow::Result<(u16, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let data = std::sync::Arc::new(data);
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let data = data.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut request = vec![0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/gzip\r\nConnection: close\r\n\r\n", data.len());
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&data).await;
+            });
+        }
+    });
+    Ok((port, task))
+}
+
+/// `import http://host/img.tgz` downloads the archive and makes an untagged image, printing
+/// its id.
+pub async fn import_url(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let tar = std::fs::read(e.fixture("busybox-rootfs.tar"))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar)?;
+    let (port, server) = serve_once(gz.finish()?).await?;
+    let run = e.cli(&["import", &format!("http://127.0.0.1:{port}/exampleimage.tgz")]).await;
+    server.abort();
+    let run = run?.success()?;
+    let id = run.stdout.lines().last().unwrap_or("").trim().trim_start_matches("sha256:").to_string();
+    let result = async {
+        ensure!(id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit()), "import did not print an id: {}", run.stdout);
+        let inspect: Value = e.get(&format!("/images/{id}/json")).await?.json()?;
+        let tags = inspect.get("RepoTags").and_then(Value::as_array).map_or(0, |t| t.len());
+        ensure!(tags == 0, "the imported image has names: {inspect}");
+        Ok(Outcome::Passed)
+    }
+    .await;
+    let _ = e.cli(&["rmi", &id]).await;
+    result
+}

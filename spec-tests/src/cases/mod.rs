@@ -5,6 +5,7 @@
 mod api_system;
 mod attach;
 mod cli_system;
+mod client_library;
 mod container_api;
 mod container_fs;
 mod containers;
@@ -28,7 +29,7 @@ pub fn all() -> Vec<&'static Case> {
         .chain(container_fs::CASES)
         .chain(container_api::CASES)
         .chain(isolation::CASES)
-        .collect()
+        .chain(client_library::CASES).collect()
 }
 
 pub type CaseFuture = Pin<Box<dyn Future<Output = anyhow::Result<Outcome>> + Send>>;
@@ -103,6 +104,7 @@ pub static ALL: &[Case] = &[
     case!("import stdin", ["cli.import.stdin-tag", "cli.import.format.tar", "cli.import.no-parent", "fs.image.base"], images::import_stdin),
     case!("import compressed", ["cli.import.format.gzip", "cli.import.format.bzip2", "cli.import.format.xz"], images::import_compressed),
     case!("import bad source", ["cli.import.url-scheme"], images::import_bad_source),
+    case!("import from a URL", ["cli.import.url"], images::import_url),
     case!("api import", ["api.images.create-import"], images::api_import),
     case!("save layout", ["cli.save.stdout"], images::save_layout),
     case!("save all tags", ["cli.save.all-tags"], images::save_all_tags),

@@ -127,7 +127,7 @@ pub async fn commit(mut ctx: Ctx) -> Result<Reply, ApiError> {
     let config: Option<Config> = if body.iter().all(u8::is_ascii_whitespace) || &body[..] == b"null" {
         None
     } else {
-        Some(serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid config JSON: {e}")))?)
+        Some(super::containers::parse_json(&body)?)
     };
     let q = &ctx.query;
     let repo = q.get("repo").filter(|r| !r.is_empty()).map(String::from);

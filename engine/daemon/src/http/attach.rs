@@ -237,8 +237,7 @@ fn scan_detach(input: &[u8], keys: &[u8], matched: &mut usize) -> (Vec<u8>, bool
 pub async fn exec_create(mut ctx: Ctx) -> Result<Reply, ApiError> {
     let id = id_param(&ctx)?;
     let body = read_body(&mut ctx).await?;
-    let config: ExecConfig =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid exec config: {e}")))?;
+    let config: ExecConfig = super::containers::parse_json(&body)?;
     if config.cmd.as_ref().is_none_or(Vec::is_empty) {
         return Err(ApiError::bad_request("No exec command specified"));
     }
@@ -250,11 +249,7 @@ pub async fn exec_create(mut ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn exec_start(mut ctx: Ctx) -> Result<Reply, ApiError> {
     let exec_id = ctx.params.get("id").unwrap_or_default().to_string();
     let body = read_body(&mut ctx).await?;
-    let start: ExecStart = if body.iter().all(u8::is_ascii_whitespace) {
-        ExecStart::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid exec start: {e}")))?
-    };
+    let start: ExecStart = super::containers::parse_json(&body)?;
     let (stream, config) = ctx.engine.start_exec(&exec_id).await?;
     if start.detach {
         drop(stream);

@@ -40,11 +40,26 @@ pub(super) async fn read_body(ctx: &mut Ctx) -> Result<bytes::Bytes, ApiError> {
         .to_bytes())
 }
 
-fn parse_json<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+/// A request body as `T`. Clients send `null` for fields they leave unset (bollard, docker-py),
+/// which means the same as leaving them out, so nulls are dropped before reading.
+pub(super) fn parse_json<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))?;
+    drop_nulls(&mut value);
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 pub async fn create(mut ctx: Ctx) -> Result<Reply, ApiError> {

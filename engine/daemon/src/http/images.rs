@@ -422,9 +422,6 @@ pub async fn create(mut ctx: Ctx) -> Result<Reply, ApiError> {
             "invalid import source {source:?}: give - (the request body) or an http:// or https:// URL"
         )));
     }
-    if source != "-" {
-        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, format!("cannot import from {source}: importing from a URL is not implemented in this build of berth yet; use `-` and send the archive")));
-    }
     let repo = ctx.query.get("repo").filter(|r| !r.is_empty()).map(String::from);
     let tag = ctx.query.get("tag").filter(|t| !t.is_empty()).map(String::from);
     let message = ctx.query.get("message").filter(|m| !m.is_empty()).map(String::from);
@@ -436,12 +433,13 @@ pub async fn create(mut ctx: Ctx) -> Result<Reply, ApiError> {
         None => None,
     };
     let store = ctx.engine.images().clone();
-    let reader = BodyReader::new(ctx.take_body()?);
+    let body = if source == "-" { ctx.take_body()? } else { super::fetch::get(&source).await? };
+    let reader = BodyReader::new(body);
     let engine_version = ctx.engine.version().version;
     let old = ctx.version.before(1, 10);
     let image = blocking(move || {
         let info = berth_image::import::ImportInfo {
-            source: "-",
+            source: &source,
             message: message.as_deref(),
             engine_version: &engine_version,
             created: berth_api::time::now_rfc3339(),

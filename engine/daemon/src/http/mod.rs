@@ -5,6 +5,7 @@ mod archive;
 mod attach;
 mod containers;
 mod events;
+mod fetch;
 mod images;
 mod query;
 mod response;
