@@ -72,6 +72,22 @@ const DEFAULTS: [&str; 14] = [
 /// Every capability the kernel might know; trimmed to the host's bounding set when applied.
 pub const ALL: CapSet = u64::MAX;
 
+/// Capabilities the seccomp profile asks about.
+pub const DAC_READ_SEARCH: CapSet = 1 << 2;
+pub const SYS_MODULE: CapSet = 1 << 16;
+pub const SYS_RAWIO: CapSet = 1 << 17;
+pub const SYS_CHROOT: CapSet = 1 << 18;
+pub const SYS_PTRACE: CapSet = 1 << 19;
+pub const SYS_PACCT: CapSet = 1 << 20;
+pub const SYS_ADMIN: CapSet = 1 << 21;
+pub const SYS_BOOT: CapSet = 1 << 22;
+pub const SYS_NICE: CapSet = 1 << 23;
+pub const SYS_TIME: CapSet = 1 << 25;
+pub const SYS_TTY_CONFIG: CapSet = 1 << 26;
+pub const SYSLOG: CapSet = 1 << 34;
+pub const PERFMON: CapSet = 1 << 38;
+pub const BPF: CapSet = 1 << 39;
+
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CapError {
     #[error("unknown capability: \"{0}\"")]
@@ -204,6 +220,28 @@ mod tests {
         assert_eq!(resolve(&names(&["all"]), &[], false).unwrap(), ALL);
         assert_eq!(resolve(&names(&["ALL"]), &names(&["MKNOD"]), false).unwrap(), ALL & !parse("MKNOD").unwrap());
         assert_eq!(resolve(&[], &[], true).unwrap(), ALL);
+    }
+
+    #[test]
+    fn named_constants_match_the_table() {
+        for (set, name) in [
+            (DAC_READ_SEARCH, "DAC_READ_SEARCH"),
+            (SYS_MODULE, "SYS_MODULE"),
+            (SYS_RAWIO, "SYS_RAWIO"),
+            (SYS_CHROOT, "SYS_CHROOT"),
+            (SYS_PTRACE, "SYS_PTRACE"),
+            (SYS_PACCT, "SYS_PACCT"),
+            (SYS_ADMIN, "SYS_ADMIN"),
+            (SYS_BOOT, "SYS_BOOT"),
+            (SYS_NICE, "SYS_NICE"),
+            (SYS_TIME, "SYS_TIME"),
+            (SYS_TTY_CONFIG, "SYS_TTY_CONFIG"),
+            (SYSLOG, "SYSLOG"),
+            (PERFMON, "PERFMON"),
+            (BPF, "BPF"),
+        ] {
+            assert_eq!(set, parse(name).unwrap(), "{name}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use crate::caps::CapSet;
 use crate::mounts;
 use crate::process::{self, Process, StartError, Stdio};
+use crate::seccomp::Filter;
 use crate::spec::{Network, Spec};
 use crate::sync::Channel;
 use nix::errno::Errno;
@@ -18,6 +19,7 @@ use std::os::fd::AsRawFd;
 pub struct Init<'a> {
     pub spec: &'a Spec,
     pub caps: CapSet,
+    pub seccomp: Option<&'a Filter>,
     pub stdio: Stdio,
     pub channel: Channel,
 }
@@ -45,8 +47,8 @@ fn setup(init: &Init) -> Result<Infallible, StartError> {
     mounts::prepare(spec)?;
     mounts::pivot(&spec.rootfs)?;
     mounts::finalize(spec)?;
-    // The monitor moves us into the cgroups meanwhile (a first migration waits out an RCU
-    // grace period, milliseconds); nothing of the image runs before it is done.
+    // Meanwhile the monitor makes our cgroups and moves us in (a millisecond or more: a
+    // first migration waits out an RCU grace period); nothing of the image runs before.
     init.channel.wait_go().map_err(StartError::syscall("wait for the monitor to set up the cgroups"))?;
     let process = Process {
         args: &spec.args,
@@ -55,6 +57,7 @@ fn setup(init: &Init) -> Result<Infallible, StartError> {
         user: &spec.user,
         caps: init.caps,
         no_new_privileges: spec.no_new_privileges,
+        seccomp: init.seccomp,
     };
     process::finish(&process, &init.stdio, &init.channel)
 }

@@ -1,6 +1,7 @@
 //! berth's container runtime (no runc): a per-container monitor process that creates the
-//! namespaces, mounts, capabilities and cgroups of Docker's containers, runs the container's
-//! process, logs its output, records its exit, and serves the daemon on a unix socket.
+//! namespaces, mounts, capabilities, seccomp filter and cgroups of Docker's containers, runs
+//! the container's process, logs its output, records its exit, and serves the daemon on a
+//! unix socket.
 //!
 //! The daemon uses [`Monitor`]: `Monitor::start(exe, spec)` writes `<state_dir>/spec.json` and
 //! runs `exe __monitor <state_dir>`; the `berth` binary hands that mode to [`monitor::main`].
@@ -29,6 +30,7 @@ pub mod monitor;
 pub mod mounts;
 pub mod process;
 pub mod protocol;
+pub mod seccomp;
 pub mod spec;
 mod sync;
 pub mod timefmt;
@@ -36,4 +38,4 @@ pub mod user;
 
 pub use error::RuntimeError;
 pub use handle::{cleanup, exit_status, AttachStreams, ExecHandle, Monitor};
-pub use spec::{Cgroup, ExecSpec, ExitStatus, Mount, Network, Propagation, Spec};
+pub use spec::{Cgroup, ExecSpec, ExitStatus, Mount, Network, Propagation, Seccomp, Spec};

@@ -5,6 +5,7 @@
 use crate::caps::{self, CapError, CapSet};
 use crate::cgroups::{self, CgroupError};
 use crate::mounts::MountError;
+use crate::seccomp::{Filter, SeccompError};
 use crate::spec::DEFAULT_PATH;
 use crate::sync::Channel;
 use crate::user::{self, ExecUser, UserError};
@@ -30,6 +31,8 @@ pub enum StartError {
     Caps(#[from] CapError),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
     #[error("couldn't {what}: {errno}")]
     Syscall { what: String, errno: Errno },
     #[error("no command specified")]
@@ -101,6 +104,8 @@ pub struct Process<'a> {
     pub user: &'a str,
     pub caps: CapSet,
     pub no_new_privileges: bool,
+    /// The container's seccomp filter, if it has one.
+    pub seccomp: Option<&'a Filter>,
 }
 
 /// Joins the cgroups by writing "0" (the writer) to each `cgroup.procs`.
@@ -133,6 +138,12 @@ pub fn finish(process: &Process, stdio: &Stdio, channel: &Channel) -> Result<Inf
     let env = with_home(process.env, &user.home);
     let host_bounding = caps::read_bounding();
     caps::drop_bounding(host_bounding, process.caps)?;
+    // As late as the filter can go: installing one takes CAP_SYS_ADMIN (or no_new_privs,
+    // which the container may not want), which a non-root user loses with its uid. None of
+    // the calls from here to execve is one the filter denies.
+    if let Some(filter) = process.seccomp {
+        filter.install()?;
+    }
     set_identity(&user)?;
     caps::set_process(if user.uid == 0 { process.caps & host_bounding } else { 0 })?;
     if process.no_new_privileges {

@@ -43,6 +43,8 @@ pub struct Spec {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
+    /// The seccomp filter of a non-privileged container's processes.
+    pub seccomp: Seccomp,
     pub cgroup: Cgroup,
     /// Docker's json-file log; no log when `None`.
     pub log_path: Option<PathBuf>,
@@ -61,6 +63,18 @@ pub enum Network {
     Host,
     /// An existing namespace file (e.g. a bind-mounted `/proc/<pid>/ns/net`) to `setns` into.
     Join(PathBuf),
+}
+
+/// The seccomp profile (`--security-opt seccomp=...`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Seccomp {
+    /// Docker's default profile: the calls it blocks for the container's capabilities fail
+    /// with EPERM ([`crate::seccomp`]). A privileged container gets no filter.
+    #[default]
+    Default,
+    /// No filter (`seccomp=unconfined`).
+    Unconfined,
 }
 
 /// One mount the daemon adds: volumes, `/etc/hosts` and friends, `--tmpfs`, `--mount`.

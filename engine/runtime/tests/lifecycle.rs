@@ -75,10 +75,13 @@ async fn fifty_containers_in_parallel() {
 }
 
 /// Not a check, a measurement: `cargo test -p berth-runtime --test lifecycle -- --ignored
-/// --nocapture start_time`.
+/// --nocapture start_time`. With `BERTH_MONITOR_EXE=/path/to/berth` the monitors run from that
+/// binary (the daemon's real one) instead of the small test binary.
 #[tokio::test]
 #[ignore]
 async fn start_time_report() {
+    let exe = std::env::var("BERTH_MONITOR_EXE").unwrap_or_else(|_| EXE.to_string());
+    let exe = std::path::Path::new(&exe);
     let base = Fixture::new(&["true"]);
     let mut times = Vec::new();
     for _ in 0..21 {
@@ -86,7 +89,7 @@ async fn start_time_report() {
         f.spec.log_path = None;
         f.spec.network = berth_runtime::Network::New;
         let t = Instant::now();
-        let (monitor, _) = f.start().unwrap();
+        let (monitor, _) = Monitor::start(exe, &f.spec).unwrap();
         let started = t.elapsed();
         monitor.wait().await.unwrap();
         times.push((t.elapsed(), started));
@@ -94,13 +97,16 @@ async fn start_time_report() {
     times.remove(0);
     times.sort();
     let (total, started) = times[times.len() / 2];
+    println!("{}", exe.display());
     println!("start->exit of `true`, median of {}: {total:?} (start returned after {started:?})", times.len());
     let f = Fixture::sharing(&base.spec.rootfs, &["sleep", "5"]);
-    let (monitor, _) = f.start().unwrap();
+    let (monitor, _) = Monitor::start(exe, &f.spec).unwrap();
     let pid = std::fs::read_to_string(f.state("monitor.pid")).unwrap();
+    // The monitor of an idle container, once it has settled (2 s without events).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
-    let rss = status.lines().find(|l| l.starts_with("VmRSS")).unwrap_or_default().to_string();
-    println!("monitor {rss}");
+    let rss: Vec<&str> = status.lines().filter(|l| l.starts_with("VmRSS") || l.starts_with("Rss")).collect();
+    println!("monitor {}", rss.join(" ").split_whitespace().collect::<Vec<_>>().join(" "));
     monitor.signal(9).unwrap();
     monitor.wait().await.unwrap();
 }

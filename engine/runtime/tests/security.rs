@@ -228,3 +228,74 @@ async fn symlinked_destinations_stay_inside_the_root() {
     assert!(f.spec.rootfs.join("tmp/hostname-file").exists());
     assert!(!std::path::Path::new("/tmp/hostname-file").exists());
 }
+
+// ---- seccomp -----------------------------------------------------------------------------
+
+/// The conformance suite's case: with no module support in the kernel, init_module would
+/// say ENOSYS; the filter says EPERM first.
+#[tokio::test]
+async fn modules_cannot_be_loaded() {
+    let f = sh("echo x > /tmp/x.ko; insmod /tmp/x.ko; echo rc=$?; grep Seccomp: /proc/self/status");
+    let (_, out) = output(&f).await;
+    assert!(out.contains("insmod: can't insert '/tmp/x.ko': Operation not permitted"), "{out}");
+    assert!(out.starts_with("rc=1\nSeccomp:\t2\n"), "{out}");
+}
+
+#[tokio::test]
+async fn new_namespaces_are_not_permitted() {
+    let (_, out) = output(&sh("unshare -U true; echo user=$?; unshare -m true; echo mount=$?")).await;
+    let refusals =
+        "unshare: unshare(0x10000000): Operation not permitted\nunshare: unshare(0x20000): Operation not permitted\n";
+    assert_eq!(out, format!("user=1\nmount=1\n{refusals}"));
+}
+
+#[tokio::test]
+async fn cap_sys_admin_lifts_the_namespace_rules() {
+    let mut f = sh("unshare -m true && echo mount-ns; unshare -U true && echo user-ns");
+    f.spec.cap_add = vec!["SYS_ADMIN".into()];
+    assert_eq!(output(&f).await, (0, "mount-ns\nuser-ns\n".into()));
+}
+
+#[tokio::test]
+async fn privileged_and_unconfined_containers_are_not_filtered() {
+    let script = "grep Seccomp: /proc/self/status; unshare -U true && echo user-ns; \
+        echo x > /tmp/x.ko; insmod /tmp/x.ko 2>&1 | grep -c 'not permitted'";
+    let mut f = sh(script);
+    f.spec.privileged = true;
+    assert_eq!(output(&f).await.1, "Seccomp:\t0\nuser-ns\n0\n");
+    let mut f = sh(script);
+    f.spec.seccomp = berth_runtime::Seccomp::Unconfined;
+    let (_, out) = output(&f).await;
+    assert!(out.starts_with("Seccomp:\t0\nuser-ns\n"), "{out}");
+}
+
+#[tokio::test]
+async fn ordinary_workloads_run_under_the_filter() {
+    let f = sh("ls / > /dev/null && cat /etc/passwd | grep -c root && date +%Y | grep -c 20 && sleep 0.1 && id -u \
+        && sh -c 'echo nested' && ping -c 1 -W 2 127.0.0.1 | grep -c '1 packets received' \
+        && grep Seccomp: /proc/self/status");
+    assert_eq!(output(&f).await, (0, "1\n1\n0\nnested\n1\nSeccomp:\t2\n".into()));
+    let mut f = sh("id -u; grep Seccomp: /proc/self/status");
+    f.spec.user = "berthuser".into();
+    assert_eq!(output(&f).await, (0, "1000\nSeccomp:\t2\n".into()));
+}
+
+#[tokio::test]
+async fn execs_are_filtered_and_in_every_group() {
+    let f = Fixture::new(&["sleep", "100"]);
+    let (monitor, _) = f.start().unwrap();
+    let spec = berth_runtime::ExecSpec {
+        args: ["sh", "-c", "grep Seccomp: /proc/self/status; cat /proc/self/cgroup"].map(String::from).to_vec(),
+        env: vec!["PATH=/bin".into()],
+        privileged: true,
+        ..Default::default()
+    };
+    let (stream, handle) = monitor.exec(&spec).await.unwrap();
+    let (out, _) = common::read_frames(stream).await;
+    assert_eq!(handle.wait().await.unwrap(), 0);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("Seccomp:\t2"), "{out}");
+    assert!(lines.all(|l| l.ends_with(&f.spec.id)), "{out}");
+    monitor.signal(9).unwrap();
+    monitor.wait().await.unwrap();
+}

@@ -2,12 +2,14 @@
 //! log and to attachers, stdin from attachers, answers requests on monitor.sock, reaps the
 //! init and execs, and on the init's exit records `exit.json` and removes the cgroups.
 
-use super::launch::{self, ExecContext, Launched, ProcIo};
+use super::launch::{self, Confinement, ExecContext, Launched, ProcIo};
+use super::scratch::Scratch;
 use crate::caps::CapSet;
 use crate::cgroups::Cgroups;
 use crate::fsutil;
 use crate::jsonlog::JsonLog;
 use crate::protocol::{self, Reply, Request, STDERR, STDOUT};
+use crate::seccomp::Filter;
 use crate::spec::{ExecSpec, ExitStatus, Spec};
 use crate::timefmt;
 use nix::errno::Errno;
@@ -21,6 +23,7 @@ use nix::unistd::Pid;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
+use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
@@ -28,8 +31,12 @@ use std::time::{Duration, Instant};
 /// Output buffered for one attacher (or input for one process) before the loop stops
 /// reading more: a slow attacher slows the container, as in Docker.
 const HIGH_WATER: usize = 1 << 20;
+/// How much one read of output or of a client takes.
+const READ_SIZE: NonZeroUsize = NonZeroUsize::new(32 * 1024).unwrap();
 /// How long output may keep coming after a process exited (its descendants hold the pipes).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How long the loop must have had nothing to do before it counts as idle.
+const QUIET: Duration = Duration::from_secs(2);
 /// How long the monitor stays to deliver what attachers and waiters have not read yet.
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
@@ -158,6 +165,7 @@ struct Client {
 pub struct Container {
     pub spec: Spec,
     pub caps: CapSet,
+    pub seccomp: Option<Filter>,
     pub cgroups: Cgroups,
     pub started_at: String,
     pub own_pidns: File,
@@ -186,7 +194,7 @@ pub struct EventLoop {
     init_exit: Option<(i32, Option<i32>, String)>,
     exit: Option<ExitStatus>,
     flush_deadline: Option<Instant>,
-    buf: Vec<u8>,
+    buf: Scratch,
 }
 
 impl EventLoop {
@@ -217,7 +225,7 @@ impl EventLoop {
             init_exit: None,
             exit: None,
             flush_deadline: None,
-            buf: vec![0; 32 * 1024],
+            buf: Scratch::new(READ_SIZE)?,
         };
         event_loop.add_proc(INIT, init, close_stdin_on_eof, log)?;
         if let Some(a) = attach {
@@ -232,18 +240,30 @@ impl EventLoop {
     }
 
     /// Serves until the container has exited and what it owed its clients is delivered.
-    pub fn run(mut self) -> i32 {
+    /// `go_idle` runs whenever the loop has had nothing to do for [`QUIET`] (it releases
+    /// memory the loop does not need while it waits); a short-lived container never waits
+    /// for it.
+    pub fn run(mut self, go_idle: impl Fn()) -> i32 {
         let mut events = [EpollEvent::empty(); 32];
+        // When to call `go_idle`: none while it has been called since the last activity.
+        let mut idle_at = Some(Instant::now() + QUIET);
         loop {
             self.sync_interest();
             if self.finished() {
                 return 0;
             }
-            let n = match self.epoll.wait(&mut events, self.timeout()) {
+            if idle_at.is_some_and(|t| Instant::now() >= t) {
+                go_idle();
+                idle_at = None;
+            }
+            let n = match self.epoll.wait(&mut events, self.timeout(idle_at)) {
                 Ok(n) => n,
                 Err(Errno::EINTR) => continue,
                 Err(_) => return 1,
             };
+            if n > 0 {
+                idle_at = Some(Instant::now() + QUIET);
+            }
             for ev in &events[..n] {
                 self.dispatch(ev.data(), ev.events());
             }
@@ -255,9 +275,13 @@ impl EventLoop {
         self.exit.is_some() && (self.clients.is_empty() || self.flush_deadline.is_some_and(|d| Instant::now() >= d))
     }
 
-    fn timeout(&self) -> EpollTimeout {
+    /// Until the first deadline: draining an exited process's output, flushing to clients,
+    /// or going idle.
+    fn timeout(&self, idle_at: Option<Instant>) -> EpollTimeout {
         let draining = self.procs.values().filter(|p| p.out.is_some() || p.err.is_some()).filter_map(|p| p.deadline);
-        let Some(deadline) = draining.chain(self.flush_deadline).min() else { return EpollTimeout::NONE };
+        let Some(deadline) = draining.chain(self.flush_deadline).chain(idle_at).min() else {
+            return EpollTimeout::NONE;
+        };
         let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1);
         EpollTimeout::try_from(left).unwrap_or(EpollTimeout::MAX)
     }
@@ -721,7 +745,7 @@ impl EventLoop {
         }
         let ctx = ExecContext {
             spec: &self.container.spec,
-            caps: self.container.caps,
+            confinement: Confinement { caps: self.container.caps, seccomp: self.container.seccomp.as_ref() },
             cgroups: &self.container.cgroups,
             init_pid: self.init_pid,
             own_pidns: &self.container.own_pidns,

@@ -6,6 +6,7 @@ use crate::caps::{CapSet, ALL};
 use crate::cgroups::Cgroups;
 use crate::init::{self, Init};
 use crate::process::{self, Process, StartError, Stdio};
+use crate::seccomp::Filter;
 use crate::spec::{ExecSpec, Network, Spec};
 use crate::sync::{self, Channel, Message};
 use nix::errno::Errno;
@@ -36,11 +37,20 @@ pub struct Launched {
     pub io: ProcIo,
 }
 
-/// Clones the container's init into its namespaces and waits until it has exec'd.
-pub fn clone_init(spec: &Spec, caps: CapSet, cgroups: &Cgroups) -> Result<Launched, StartError> {
+/// What the container's processes run with.
+#[derive(Clone, Copy)]
+pub struct Confinement<'a> {
+    pub caps: CapSet,
+    pub seccomp: Option<&'a Filter>,
+}
+
+/// Clones the container's init into its namespaces, puts it in its cgroups (created now,
+/// overlapping the init's own set-up) and waits until it has exec'd.
+pub fn clone_init(spec: &Spec, confinement: Confinement, cgroups: &Cgroups) -> Result<Launched, StartError> {
     let (stdio, io) = make_stdio(spec.tty, spec.open_stdin, true)?;
     let (channel, child_channel) = sync::pair().map_err(StartError::syscall("make the sync channel"))?;
-    let init = Init { spec, caps, stdio, channel: child_channel };
+    let Confinement { caps, seccomp } = confinement;
+    let init = Init { spec, caps, seccomp, stdio, channel: child_channel };
     let pid = match clone_child(namespaces(spec)).map_err(StartError::syscall("clone the container's init"))? {
         None => in_child(move || init::run(init)),
         Some(pid) => {
@@ -48,8 +58,10 @@ pub fn clone_init(spec: &Spec, caps: CapSet, cgroups: &Cgroups) -> Result<Launch
             pid
         }
     };
-    // While the init sets up its mounts, move it into the cgroups.
-    if let Err(e) = cgroups.add_process(pid.as_raw()) {
+    // While the init sets up its mounts, make its cgroups and move it in: nothing of the
+    // image runs before "go".
+    let joined = cgroups.create(&spec.cgroup, spec.privileged).and_then(|()| cgroups.add_process(pid.as_raw()));
+    if let Err(e) = joined {
         // A child that failed early is gone before it could be moved: its error is the one
         // to report.
         let _ = kill(pid, Signal::SIGKILL);
@@ -103,7 +115,7 @@ fn in_child(body: impl FnOnce()) -> ! {
 /// What an exec needs from the running container.
 pub struct ExecContext<'a> {
     pub spec: &'a Spec,
-    pub caps: CapSet,
+    pub confinement: Confinement<'a>,
     pub cgroups: &'a Cgroups,
     pub init_pid: Pid,
     /// The monitor's own pid namespace, to return to after forking into the container's.
@@ -143,8 +155,10 @@ fn exec_process<'a>(ctx: &'a ExecContext, exec: &'a ExecSpec) -> Process<'a> {
         env: &exec.env,
         cwd: or(&exec.cwd, &ctx.spec.cwd),
         user: or(&exec.user, &ctx.spec.user),
-        caps: if exec.privileged { ALL } else { ctx.caps },
+        caps: if exec.privileged { ALL } else { ctx.confinement.caps },
         no_new_privileges: ctx.spec.no_new_privileges,
+        // Docker keeps the container's filter for `exec --privileged` too.
+        seccomp: ctx.confinement.seccomp,
     }
 }
 

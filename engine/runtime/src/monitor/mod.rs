@@ -1,18 +1,22 @@
 //! The monitor: `berth __monitor <state_dir> [--attach=ioe]`, one per container, the parent
 //! of the container's init. It detaches from the daemon (own session, reparented to init by
-//! a second fork, stdio on /dev/null), creates the cgroups, clones the init into its
-//! namespaces, tells the daemon on the pipe that is its stdout whether the start worked, then
-//! serves `monitor.sock` ([`crate::protocol`]) until the container has exited and `exit.json`
-//! is written. It runs no async runtime and starts no threads, to stay small.
+//! a second fork, stdio on /dev/null), clones the init into its namespaces, creates the
+//! cgroups while the init sets up its mounts, tells the daemon on the pipe that is its stdout
+//! whether the start worked, then serves `monitor.sock` ([`crate::protocol`]) until the
+//! container has exited and `exit.json` is written. It runs no async runtime and starts no
+//! threads, and drops the pages it does not need while it waits, to stay small.
 
 mod event_loop;
 mod launch;
+mod resident;
+mod scratch;
 
 use crate::cgroups::{Cgroups, Layout};
 use crate::fsutil;
 use crate::jsonlog::JsonLog;
 use crate::process::StartError;
 use crate::protocol::Reply;
+use crate::seccomp::{self, Filter};
 use crate::spec::{ExitStatus, Spec};
 use crate::{caps, timefmt};
 use event_loop::{Container, EventLoop, StartAttach};
@@ -69,7 +73,7 @@ pub fn main(args: Vec<String>) -> i32 {
         Ok(event_loop) => {
             let reply = Reply { pid: Some(event_loop.init_pid().as_raw()), ..Reply::default() };
             report(ready, &reply);
-            event_loop.run()
+            event_loop.run(resident::release_idle_pages)
         }
         Err(e) => {
             record_failure(&opts.state_dir, &e);
@@ -132,13 +136,13 @@ fn start(state_dir: &Path, attach: Option<StartAttach>) -> Result<EventLoop, Sta
     let _ = std::fs::write(state_dir.join("monitor.pid"), std::process::id().to_string());
     let spec = read_spec(state_dir)?;
     let caps = caps::resolve(&spec.cap_add, &spec.cap_drop, spec.privileged)?;
+    let seccomp = seccomp::for_container(&spec, caps)?;
     let log = match &spec.log_path {
         Some(path) => Some(JsonLog::open(path).map_err(io_error(format!("open the log {}", path.display())))?),
         None => None,
     };
     let cgroups = Cgroups::new(&Layout::detect()?, spec.cgroup.parent_name(), &spec.id)?;
-    cgroups.create(&spec.cgroup, spec.privileged)?;
-    launch_container(spec, caps, cgroups.clone(), log, attach).inspect_err(|_| {
+    launch_container(spec, caps, seccomp, cgroups.clone(), log, attach).inspect_err(|_| {
         let _ = cgroups.destroy();
     })
 }
@@ -146,6 +150,7 @@ fn start(state_dir: &Path, attach: Option<StartAttach>) -> Result<EventLoop, Sta
 fn launch_container(
     spec: Spec,
     caps: caps::CapSet,
+    seccomp: Option<Filter>,
     cgroups: Cgroups,
     log: Option<JsonLog>,
     attach: Option<StartAttach>,
@@ -153,8 +158,8 @@ fn launch_container(
     let signals = block_sigchld()?;
     let listener = bind_socket(&spec.state_dir.join("monitor.sock"))?;
     let own_pidns = File::open("/proc/self/ns/pid").map_err(io_error("open the monitor's pid namespace".into()))?;
-    let init = launch::clone_init(&spec, caps, &cgroups)?;
-    let container = Container { spec, caps, cgroups, started_at: timefmt::now(), own_pidns };
+    let init = launch::clone_init(&spec, launch::Confinement { caps, seccomp: seccomp.as_ref() }, &cgroups)?;
+    let container = Container { spec, caps, seccomp, cgroups, started_at: timefmt::now(), own_pidns };
     EventLoop::new(container, init, listener, signals, log, attach)
         .map_err(StartError::syscall("set up the event loop"))
 }

@@ -1,32 +1,24 @@
-//! The container's control groups (8.3): `<parent>/<id>` under each v1 hierarchy the runtime
-//! uses, or under the cgroup2 root; limits, the v1 device allow-list, OOM kills, removal.
-//! The layout (v1, hybrid, pure v2) is read from /proc/self/mountinfo at run time.
+//! The container's control groups (8.3): a group `<parent>/<id>` in every mounted hierarchy
+//! (every v1 one, named ones included, and cgroup2), limits in the v1 controllers or, on a
+//! pure v2 host, in cgroup2; Docker's device allow-list ([`devices`]); OOM kills; removal.
+//! The layout is read from /proc/self/mountinfo at run time ([`Layout`]).
+
+mod devices;
+mod layout;
+
+pub use layout::{Hierarchy, Layout};
 
 use crate::spec::Cgroup;
+use nix::errno::Errno;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-/// v1 controllers a container gets a group in: limits, stats (8.3) and pause.
-const V1_CONTROLLERS: [&str; 7] = ["memory", "cpu", "cpuacct", "pids", "devices", "blkio", "freezer"];
 /// v2 controllers enabled for the parents' children.
 const V2_CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "io"];
-/// Docker's device allow-list for an unprivileged container (v1 devices controller).
-const ALLOWED_DEVICES: [&str; 12] = [
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 5:0 rwm",
-    "c 5:1 rwm",
-    "c 5:2 rwm",
-    "c 136:* rwm",
-    "c 10:200 rwm",
-];
+/// What a new cpuset group needs before it can take tasks, copied from its parent.
+const CPUSET_FILES: [&str; 2] = ["cpuset.cpus", "cpuset.mems"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -53,99 +45,59 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    /// The cgroup2 device filter (an eBPF program) could not be set up.
+    #[error("couldn't {what} cgroup {path}: {errno}")]
+    Devices { path: PathBuf, what: &'static str, errno: Errno },
 }
 
-/// Where the cgroup hierarchies are mounted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Layout {
-    /// v1 (also the hybrid layout, whose cgroup2 mount has no controllers): each hierarchy's
-    /// mount point with its controllers.
-    V1(Vec<(Vec<String>, PathBuf)>),
-    /// The unified hierarchy's mount point.
-    V2(PathBuf),
+/// One group: the container's directory in one hierarchy.
+#[derive(Debug, Clone)]
+struct Group {
+    /// The v1 hierarchy's controllers; empty for cgroup2.
+    controllers: Vec<String>,
+    /// Whether this is the cgroup2 hierarchy.
+    unified: bool,
+    /// Where the hierarchy is mounted.
+    root: PathBuf,
+    dir: PathBuf,
 }
 
-impl Layout {
-    /// The layout of the calling process's mount namespace.
-    pub fn detect() -> Result<Layout, CgroupError> {
-        let text = fs::read_to_string("/proc/self/mountinfo").map_err(|_| CgroupError::NotMounted)?;
-        Layout::from_mountinfo(&text).ok_or(CgroupError::NotMounted)
-    }
-
-    /// v1 when any v1 hierarchy carries one of our controllers, else the cgroup2 mount.
-    pub fn from_mountinfo(text: &str) -> Option<Layout> {
-        let mut v1 = Vec::new();
-        let mut v2 = None;
-        for (mount_point, fstype, options) in text.lines().filter_map(parse_mountinfo) {
-            match fstype {
-                "cgroup2" if v2.is_none() || mount_point == Path::new("/sys/fs/cgroup") => v2 = Some(mount_point),
-                "cgroup" => {
-                    let ctrls: Vec<String> =
-                        options.split(',').filter(|o| V1_CONTROLLERS.contains(o)).map(String::from).collect();
-                    if !ctrls.is_empty() && !v1.iter().any(|(c, _)| *c == ctrls) {
-                        v1.push((ctrls, mount_point));
-                    }
-                }
-                _ => {}
-            }
-        }
-        if v1.is_empty() {
-            v2.map(Layout::V2)
-        } else {
-            Some(Layout::V1(v1))
-        }
+impl Group {
+    fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
     }
 }
 
-/// (mount point, fstype, super options) of one mountinfo line.
-fn parse_mountinfo(line: &str) -> Option<(PathBuf, &str, &str)> {
-    let (left, right) = line.split_once(" - ")?;
-    let mount_point = left.split(' ').nth(4)?;
-    let mut right = right.split(' ');
-    let fstype = right.next()?;
-    let options = right.nth(1)?;
-    Some((PathBuf::from(mount_point.replace("\\040", " ")), fstype, options))
-}
-
-/// One container's groups, one directory per hierarchy used.
+/// One container's groups, one per hierarchy.
 #[derive(Debug, Clone)]
 pub struct Cgroups {
-    v2: bool,
-    /// (controllers, group directory); controllers are empty for v2.
-    dirs: Vec<(Vec<String>, PathBuf)>,
-    /// v2 only: the parent's directories from the root down, which need controllers enabled.
-    ancestors: Vec<PathBuf>,
+    groups: Vec<Group>,
+    /// Limits go to the cgroup2 group (pure v2), else to the v1 controllers.
+    v2_limits: bool,
 }
 
 impl Cgroups {
     /// The groups for `<parent>/<id>`; nothing is created yet.
     pub fn new(layout: &Layout, parent: &str, id: &str) -> Result<Cgroups, CgroupError> {
         let rel = relative_name(parent, id)?;
-        Ok(match layout {
-            Layout::V1(mounts) => Cgroups {
-                v2: false,
-                dirs: mounts.iter().map(|(c, m)| (c.clone(), m.join(&rel))).collect(),
-                ancestors: Vec::new(),
-            },
-            Layout::V2(root) => {
-                let mut ancestors = vec![root.clone()];
-                for c in Path::new(parent).components() {
-                    ancestors.push(ancestors[ancestors.len() - 1].join(c));
-                }
-                Cgroups { v2: true, dirs: vec![(Vec::new(), root.join(&rel))], ancestors }
-            }
-        })
+        let v1 = layout.v1.iter().map(|h| (h.controllers.clone(), false, &h.mount));
+        let unified = layout.unified.iter().map(|m| (Vec::new(), true, m));
+        let groups = v1
+            .chain(unified)
+            .map(|(controllers, unified, root)| Group {
+                controllers,
+                unified,
+                root: root.clone(),
+                dir: root.join(&rel),
+            })
+            .collect();
+        Ok(Cgroups { groups, v2_limits: layout.limits_on_v2() })
     }
 
     /// Creates the groups and applies the limits; a privileged container keeps all devices.
+    /// On failure nothing is left.
     pub fn create(&self, limits: &Cgroup, privileged: bool) -> Result<(), CgroupError> {
-        if self.v2 {
-            self.enable_v2_controllers()?;
-        }
-        for (_, dir) in &self.dirs {
-            fs::create_dir_all(dir).map_err(|source| CgroupError::Create { path: dir.clone(), source })?;
-        }
-        let result = if self.v2 { self.limit_v2(limits) } else { self.limit_v1(limits, privileged) };
+        let result = self.make_groups().and_then(|()| self.apply(limits, privileged));
         result.inspect_err(|_| {
             let _ = self.destroy();
         })
@@ -153,66 +105,88 @@ impl Cgroups {
 
     /// The `cgroup.procs` files a process writes "0" to to join every group.
     pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|(_, d)| d.join("cgroup.procs")).collect()
+        self.groups.iter().map(|g| g.dir.join("cgroup.procs")).collect()
     }
 
-    /// Moves process `pid` (a host pid) into every group.
+    /// Moves process `pid` (a host pid) into every group. The first move after a quiet
+    /// while waits for an RCU grace period (the kernel's cgroup_threadgroup_rwsem); the
+    /// others follow within microseconds.
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
-        self.dirs.iter().try_for_each(|(_, d)| write_limit(d, "cgroup.procs", &pid.to_string()))
+        self.groups.iter().try_for_each(|g| write_limit(&g.dir, "cgroup.procs", &pid.to_string()))
     }
 
-    /// The group directories (one per hierarchy used).
+    /// The group directories (one per hierarchy).
     pub fn dirs(&self) -> impl Iterator<Item = &Path> {
-        self.dirs.iter().map(|(_, d)| d.as_path())
+        self.groups.iter().map(|g| g.dir.as_path())
     }
 
     /// Whether the kernel's OOM killer killed a process of the group.
     pub fn oom_killed(&self) -> bool {
-        let (file, key) = if self.v2 { ("memory.events", "oom_kill") } else { ("memory.oom_control", "oom_kill") };
-        let Some(dir) = self.controller_dir("memory") else { return false };
+        let file = if self.v2_limits { "memory.events" } else { "memory.oom_control" };
+        let Some(dir) = self.limit_dir("memory") else { return false };
         let text = fs::read_to_string(dir.join(file)).unwrap_or_default();
-        counter(&text, key).is_some_and(|n| n > 0)
+        counter(&text, "oom_kill").is_some_and(|n| n > 0)
     }
 
     /// Kills every process in the groups.
     pub fn kill_all(&self) {
-        self.dirs.iter().for_each(|(_, d)| kill_members(d));
+        self.groups.iter().for_each(|g| kill_members(&g.dir));
     }
 
     /// Kills what is left in the groups and removes them; missing groups are fine.
     pub fn destroy(&self) -> Result<(), CgroupError> {
         let mut first_error = None;
-        for (_, dir) in &self.dirs {
-            if let Err(e) = remove_group(dir) {
+        for group in &self.groups {
+            if let Err(e) = remove_group(&group.dir) {
                 first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(()), Err)
     }
 
-    fn controller_dir(&self, controller: &str) -> Option<&Path> {
-        let found = self.dirs.iter().find(|(c, _)| self.v2 || c.iter().any(|n| n == controller));
-        found.map(|(_, d)| d.as_path())
+    /// The group that holds `controller`'s limits.
+    fn limit_dir(&self, controller: &str) -> Option<&Path> {
+        let found = self.groups.iter().find(|g| if self.v2_limits { g.unified } else { g.has(controller) });
+        found.map(|g| g.dir.as_path())
     }
 
-    fn enable_v2_controllers(&self) -> Result<(), CgroupError> {
-        for dir in &self.ancestors {
-            fs::create_dir_all(dir).map_err(|source| CgroupError::Create { path: dir.clone(), source })?;
-            let available = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-            let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
-            for ctrl in V2_CONTROLLERS {
-                if has_word(&available, ctrl) && !has_word(&enabled, ctrl) {
-                    // A controller the kernel refuses to enable here just stays off; a limit
-                    // that needs it fails below with the file missing.
-                    let _ = write_file(&dir.join("cgroup.subtree_control"), &format!("+{ctrl}"));
-                }
+    fn unified_dir(&self) -> Option<&Path> {
+        self.groups.iter().find(|g| g.unified).map(|g| g.dir.as_path())
+    }
+
+    fn make_groups(&self) -> Result<(), CgroupError> {
+        for group in &self.groups {
+            if group.unified && self.v2_limits {
+                make_v2_group(&group.root, &group.dir)?;
+            } else if group.has("cpuset") {
+                make_cpuset_group(&group.root, &group.dir)?;
+            } else {
+                create_dir(&group.dir)?;
             }
         }
         Ok(())
     }
 
-    fn limit_v1(&self, limits: &Cgroup, privileged: bool) -> Result<(), CgroupError> {
-        if let Some(dir) = self.controller_dir("memory") {
+    fn apply(&self, limits: &Cgroup, privileged: bool) -> Result<(), CgroupError> {
+        if self.v2_limits {
+            self.limit_v2(limits)?;
+        } else {
+            self.limit_v1(limits)?;
+        }
+        if privileged {
+            return Ok(());
+        }
+        // The v1 controller where there is one, else the cgroup2 program.
+        let v1_devices = if self.v2_limits { None } else { self.limit_dir("devices") };
+        match (v1_devices, self.unified_dir()) {
+            (Some(dir), _) => devices::restrict_v1(dir),
+            (None, Some(dir)) => devices::attach_program(dir),
+            (None, None) => Ok(()),
+        }
+    }
+
+    fn limit_v1(&self, limits: &Cgroup) -> Result<(), CgroupError> {
+        if let Some(dir) = self.limit_dir("memory") {
             if let Some(memory) = limits.memory.filter(|m| *m > 0) {
                 write_limit(dir, "memory.limit_in_bytes", &memory.to_string())?;
             }
@@ -221,20 +195,17 @@ impl Cgroups {
                 write_optional(dir, "memory.memsw.limit_in_bytes", &swap.to_string())?;
             }
         }
-        if let (Some(dir), Some(shares)) = (self.controller_dir("cpu"), limits.cpu_shares.filter(|s| *s > 0)) {
+        if let (Some(dir), Some(shares)) = (self.limit_dir("cpu"), limits.cpu_shares.filter(|s| *s > 0)) {
             write_limit(dir, "cpu.shares", &shares.to_string())?;
         }
-        if let (Some(dir), Some(pids)) = (self.controller_dir("pids"), limits.pids_limit) {
+        if let (Some(dir), Some(pids)) = (self.limit_dir("pids"), limits.pids_limit) {
             write_limit(dir, "pids.max", &pids_value(pids))?;
         }
-        match self.controller_dir("devices") {
-            Some(dir) if !privileged => restrict_devices(dir),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
     fn limit_v2(&self, limits: &Cgroup) -> Result<(), CgroupError> {
-        let dir = &self.dirs[0].1;
+        let Some(dir) = self.unified_dir() else { return Ok(()) };
         if let Some(memory) = limits.memory.filter(|m| *m > 0) {
             write_limit(dir, "memory.max", &memory.to_string())?;
         }
@@ -254,6 +225,55 @@ impl Cgroups {
         }
         Ok(())
     }
+}
+
+fn create_dir(dir: &Path) -> Result<(), CgroupError> {
+    fs::create_dir_all(dir).map_err(|source| CgroupError::Create { path: dir.into(), source })
+}
+
+/// The directories from the hierarchy's root down to `dir`, the root excluded.
+fn levels<'a>(root: &'a Path, dir: &'a Path) -> impl Iterator<Item = PathBuf> + 'a {
+    let rel = dir.strip_prefix(root).unwrap_or(Path::new(""));
+    rel.components().scan(root.to_path_buf(), |path, c| {
+        path.push(c);
+        Some(path.clone())
+    })
+}
+
+/// A cgroup2 group whose ancestors hand it the controllers the limits need.
+fn make_v2_group(root: &Path, dir: &Path) -> Result<(), CgroupError> {
+    let parents = std::iter::once(root.to_path_buf()).chain(levels(root, dir));
+    for parent in parents.filter(|p| p != dir) {
+        create_dir(&parent)?;
+        let available = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+        let enabled = fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
+        for ctrl in V2_CONTROLLERS {
+            if has_word(&available, ctrl) && !has_word(&enabled, ctrl) {
+                // A controller the kernel refuses to enable here just stays off; a limit
+                // that needs it fails later with the file missing.
+                let _ = write_file(&parent.join("cgroup.subtree_control"), &format!("+{ctrl}"));
+            }
+        }
+    }
+    create_dir(dir)
+}
+
+/// cpuset refuses tasks in a group whose cpus or mems are empty, as new groups' are (unless
+/// the parent says clone_children): each level gets its parent's values.
+fn make_cpuset_group(root: &Path, dir: &Path) -> Result<(), CgroupError> {
+    let mut parent = root.to_path_buf();
+    for level in levels(root, dir) {
+        create_dir(&level)?;
+        for file in CPUSET_FILES {
+            let own = fs::read_to_string(level.join(file)).unwrap_or_default();
+            if own.trim().is_empty() {
+                let inherited = fs::read_to_string(parent.join(file)).unwrap_or_default();
+                write_limit(&level, file, inherited.trim())?;
+            }
+        }
+        parent = level;
+    }
+    Ok(())
 }
 
 /// `<parent>/<id>` after checking neither can climb out of the hierarchy.
@@ -289,11 +309,6 @@ fn counter(text: &str, key: &str) -> Option<u64> {
 
 fn has_word(text: &str, word: &str) -> bool {
     text.split_whitespace().any(|w| w == word)
-}
-
-fn restrict_devices(dir: &Path) -> Result<(), CgroupError> {
-    write_limit(dir, "devices.deny", "a")?;
-    ALLOWED_DEVICES.iter().try_for_each(|rule| write_limit(dir, "devices.allow", rule))
 }
 
 fn write_limit(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
@@ -349,26 +364,35 @@ mod tests {
 33 30 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
 34 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
 ";
-    const PURE_V2: &str = "30 24 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
 
     #[test]
-    fn hybrid_uses_the_v1_hierarchies() {
+    fn hybrid_has_a_group_in_every_hierarchy_and_limits_in_v1() {
         let layout = Layout::from_mountinfo(HYBRID).unwrap();
-        let Layout::V1(mounts) = &layout else { panic!("{layout:?}") };
-        assert_eq!(mounts.len(), 2);
-        assert_eq!(mounts[0], (vec!["cpu".to_string(), "cpuacct".to_string()], "/sys/fs/cgroup/cpu,cpuacct".into()));
         let groups = Cgroups::new(&layout, "berth", "abc").unwrap();
-        assert_eq!(groups.controller_dir("cpuacct"), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/berth/abc")));
-        assert_eq!(groups.controller_dir("memory"), Some(Path::new("/sys/fs/cgroup/memory/berth/abc")));
+        let dirs: Vec<&Path> = groups.dirs().collect();
+        assert_eq!(
+            dirs,
+            [
+                "/sys/fs/cgroup/cpu,cpuacct/berth/abc",
+                "/sys/fs/cgroup/memory/berth/abc",
+                "/sys/fs/cgroup/systemd/berth/abc",
+                "/sys/fs/cgroup/unified/berth/abc"
+            ]
+            .map(Path::new)
+        );
+        assert_eq!(groups.limit_dir("cpuacct"), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/berth/abc")));
+        assert_eq!(groups.limit_dir("memory"), Some(Path::new("/sys/fs/cgroup/memory/berth/abc")));
+        assert_eq!(groups.limit_dir("pids"), None);
+        assert_eq!(groups.unified_dir(), Some(Path::new("/sys/fs/cgroup/unified/berth/abc")));
     }
 
     #[test]
-    fn pure_v2_uses_the_root() {
-        let layout = Layout::from_mountinfo(PURE_V2).unwrap();
-        assert_eq!(layout, Layout::V2("/sys/fs/cgroup".into()));
-        let groups = Cgroups::new(&layout, "a/b", "id").unwrap();
+    fn pure_v2_puts_everything_in_one_group() {
+        let groups = Cgroups::new(&Layout::unified("/sys/fs/cgroup"), "a/b", "id").unwrap();
         assert_eq!(groups.procs_files(), [PathBuf::from("/sys/fs/cgroup/a/b/id/cgroup.procs")]);
-        assert_eq!(groups.ancestors.len(), 3);
+        assert_eq!(groups.limit_dir("memory"), Some(Path::new("/sys/fs/cgroup/a/b/id")));
+        let levels: Vec<PathBuf> = levels(Path::new("/sys/fs/cgroup"), Path::new("/sys/fs/cgroup/a/b/id")).collect();
+        assert_eq!(levels, ["/sys/fs/cgroup/a", "/sys/fs/cgroup/a/b", "/sys/fs/cgroup/a/b/id"].map(PathBuf::from));
     }
 
     #[rstest::rstest]
@@ -378,7 +402,7 @@ mod tests {
     #[case("berth", "a/b")]
     #[case("", "id")]
     fn names_cannot_escape(#[case] parent: &str, #[case] id: &str) {
-        let layout = Layout::V2("/sys/fs/cgroup".into());
+        let layout = Layout::unified("/sys/fs/cgroup");
         assert!(matches!(Cgroups::new(&layout, parent, id), Err(CgroupError::BadName(_))));
     }
 
