@@ -33,10 +33,12 @@ pub fn import(store: &Store, input: impl Read + Send + 'static, info: &ImportInf
         os: "linux".into(),
         config: Some(Config::default()),
         container_config: Some(Config::default()),
-        rootfs: Some(RootFs { kind: "layers".into(), diff_ids: vec![layer.diff_id] }),
+        rootfs: Some(RootFs { kind: "layers".into(), diff_ids: vec![layer.diff_id.clone()] }),
         history: vec![History { created: info.created.clone(), comment, ..Default::default() }],
         ..Default::default()
     };
     let bytes = serde_json::to_vec(&config).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    store.add_image(&bytes)
+    let image = store.add_image(&bytes);
+    drop(layer);
+    image
 }

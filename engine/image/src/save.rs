@@ -24,7 +24,8 @@ struct ManifestItem {
 
 /// Reads a save tar's `manifest.json`, returning each entry's config file and layer paths.
 pub fn parse_manifest(bytes: &[u8]) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-    let items: Vec<ManifestItem> = serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest.json is not valid: {e}")))?;
+    let items: Vec<ManifestItem> =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest.json is not valid: {e}")))?;
     Ok(items.into_iter().map(|i| (i.config, i.layers)).collect())
 }
 
@@ -89,13 +90,17 @@ fn load_item(store: &Store, dir: &Path, item: &ManifestItem) -> Result<Loaded, S
         )));
     }
     let mut parent: Option<String> = None;
+    // Each layer stays pinned until the image that names it is stored.
+    let mut pinned = Vec::new();
     for (path, diff_id) in item.layers.iter().zip(&diff_ids) {
         let mut file =
             std::fs::File::open(member(dir, path)?).map_err(|e| invalid(format!("cannot read {path}: {e}")))?;
         let layer = store.add_layer(parent.as_deref(), &mut file, Some(diff_id))?;
-        parent = Some(layer.chain_id);
+        parent = Some(layer.chain_id.clone());
+        pinned.push(layer);
     }
     let image = store.add_image(&config_bytes)?;
+    drop(pinned);
     let names = item.repo_tags.clone().unwrap_or_default();
     tag_all(store, &image, &names)?;
     Ok(Loaded { image, names })
@@ -165,7 +170,7 @@ fn load_legacy_chain(store: &Store, dir: &Path, top: &str) -> Result<Arc<Image>,
             .map_err(|e| invalid(format!("cannot read {id}/layer.tar: {e}")))?;
         let layer = store.add_layer(parent_chain.as_deref(), &mut file, None)?;
         diff_ids.push(layer.diff_id.clone());
-        parent_chain = Some(layer.chain_id);
+        parent_chain = Some(layer.chain_id.clone());
         let created_by =
             json.rest.container_config.as_ref().and_then(|c| c.cmd.clone()).map(|c| c.join(" ")).unwrap_or_default();
         history.push(History { created: json.rest.created.clone(), created_by, ..Default::default() });

@@ -138,6 +138,52 @@ struct State {
     /// repository -> tag -> image id (hex).
     repos: BTreeMap<String, BTreeMap<String, String>>,
     layers: HashMap<String, Layer>,
+    /// Layers stored but not yet named by an image (a load, import or commit in progress).
+    pins: HashMap<String, usize>,
+    /// Layers that others (containers) stand on, by holder.
+    holds: HashMap<String, Vec<String>>,
+}
+
+impl State {
+    /// Whether anything still needs a layer.
+    fn needed(&self, chain: &str) -> bool {
+        self.images.values().any(|i| i.layers.iter().any(|l| l == chain))
+            || self.pins.get(chain).is_some_and(|n| *n > 0)
+            || self.holds.values().any(|chains| chains.iter().any(|c| c == chain))
+    }
+}
+
+/// A layer just stored, kept from removal until this is dropped (by then an image names it).
+pub struct PinnedLayer<'a> {
+    store: &'a Store,
+    layer: Layer,
+}
+
+impl std::fmt::Debug for PinnedLayer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PinnedLayer").field(&self.layer).finish()
+    }
+}
+
+impl std::ops::Deref for PinnedLayer<'_> {
+    type Target = Layer;
+    fn deref(&self) -> &Layer {
+        &self.layer
+    }
+}
+
+impl Drop for PinnedLayer<'_> {
+    fn drop(&mut self) {
+        let mut state = self.store.write();
+        if let Some(n) = state.pins.get_mut(&self.layer.chain_id) {
+            *n -= 1;
+            if *n == 0 {
+                state.pins.remove(&self.layer.chain_id);
+            }
+        }
+        let chain = vec![self.layer.chain_id.clone()];
+        self.store.release_layers(&mut state, &chain);
+    }
 }
 
 /// Who uses an image, as the daemon knows it (the store knows nothing of containers).
@@ -296,7 +342,7 @@ impl Store {
         parent: Option<&str>,
         tar: &mut dyn Read,
         expect: Option<&str>,
-    ) -> Result<Layer, StoreError> {
+    ) -> Result<PinnedLayer<'_>, StoreError> {
         let parent_dir = match parent {
             Some(p) if self.layer(p).is_none() => {
                 return Err(StoreError::Invalid(format!("parent layer {p} is not stored")))
@@ -336,16 +382,37 @@ impl Store {
         Ok(layer)
     }
 
-    fn commit_layer(&self, work: &Path, layer: Layer) -> Result<Layer, StoreError> {
+    fn commit_layer(&self, work: &Path, layer: Layer) -> Result<PinnedLayer<'_>, StoreError> {
         let target = self.dir.join("layers").join(strip(&layer.chain_id));
         let mut state = self.write();
+        *state.pins.entry(layer.chain_id.clone()).or_default() += 1;
         if let Some(existing) = state.layers.get(&layer.chain_id) {
-            return Ok(existing.clone());
+            return Ok(PinnedLayer { store: self, layer: existing.clone() });
         }
-        std::fs::rename(work, &target).map_err(io_error("store layer", &target))?;
-        crate::fsutil::sync_parent(&target).map_err(io_error("sync", &target))?;
+        if let Err(e) = std::fs::rename(work, &target).and_then(|_| crate::fsutil::sync_parent(&target)) {
+            state.pins.remove(&layer.chain_id);
+            return Err(io_error("store layer", &target)(e));
+        }
         state.layers.insert(layer.chain_id.clone(), layer.clone());
-        Ok(layer)
+        Ok(PinnedLayer { store: self, layer })
+    }
+
+    /// Keeps `chains` (a container's layers) until `unhold(holder)`, even if their image goes.
+    pub fn hold(&self, holder: &str, chains: &[String]) {
+        self.write().holds.insert(holder.to_string(), chains.to_vec());
+    }
+
+    /// Lets go of what `holder` held, removing layers nothing needs any more.
+    pub fn unhold(&self, holder: &str) {
+        let mut state = self.write();
+        if let Some(chains) = state.holds.remove(holder) {
+            self.release_layers(&mut state, &chains);
+        }
+    }
+
+    /// Directories of layers given by chain id (base first), top-most first.
+    pub fn dirs_of(&self, chains: &[String]) -> Vec<PathBuf> {
+        chains.iter().rev().map(|c| self.layer_dir(c)).collect()
     }
 
     /// Stores an image config whose layers are all stored, returning the image.
@@ -549,8 +616,7 @@ impl Store {
     /// Removes layers no image uses any more (containers keep theirs through their images).
     fn release_layers(&self, state: &mut State, layers: &[String]) {
         for chain in layers.iter().rev() {
-            let used = state.images.values().any(|i| i.layers.contains(chain));
-            if used {
+            if state.needed(chain) || !state.layers.contains_key(chain) {
                 continue;
             }
             let dir = self.dir.join("layers").join(strip(chain));

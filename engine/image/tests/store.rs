@@ -27,10 +27,12 @@ fn layer(files: &[(&str, &str)]) -> Vec<u8> {
 fn image(store: &Store, layers: &[Vec<u8>], parent: Option<&str>, created: &str) -> Arc<berth_image::Image> {
     let mut chain: Option<String> = None;
     let mut diff_ids = Vec::new();
+    let mut pinned = Vec::new();
     for tar in layers {
         let stored = store.add_layer(chain.as_deref(), &mut &tar[..], None).unwrap();
         diff_ids.push(stored.diff_id.clone());
-        chain = Some(stored.chain_id);
+        chain = Some(stored.chain_id.clone());
+        pinned.push(stored);
     }
     let config = ImageConfig {
         created: created.into(),
@@ -83,17 +85,32 @@ fn a_layer_loaded_twice_at_once_is_stored_once(#[values("vfs", "overlay")] drive
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(dir.path(), driver));
     let tar = layer(&[("big", &"x".repeat(1 << 20)), ("small", "y")]);
+    // Every loader holds its layer (pinned) until all have loaded and the count is taken.
+    let loaded = Arc::new(std::sync::Barrier::new(5));
+    let counted = Arc::new(std::sync::Barrier::new(5));
     let threads: Vec<_> = (0..4)
         .map(|_| {
-            let (store, tar) = (store.clone(), tar.clone());
-            std::thread::spawn(move || store.add_layer(None, &mut &tar[..], None).unwrap().chain_id)
+            let (store, tar, loaded, counted) = (store.clone(), tar.clone(), loaded.clone(), counted.clone());
+            std::thread::spawn(move || {
+                let pinned = store.add_layer(None, &mut &tar[..], None).unwrap();
+                loaded.wait();
+                counted.wait();
+                pinned.chain_id.clone()
+            })
         })
         .collect();
+    loaded.wait();
+    let stored = std::fs::read_dir(dir.path().join(driver).join("layers")).unwrap().count();
+    counted.wait();
     let chains: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert!(chains.windows(2).all(|w| w[0] == w[1]));
-    let stored = std::fs::read_dir(dir.path().join(driver).join("layers")).unwrap().count();
     assert_eq!(stored, 1);
     assert_eq!(std::fs::read_dir(dir.path().join(driver).join("tmp")).unwrap().count(), 0, "work dirs left behind");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join(driver).join("layers")).unwrap().count(),
+        0,
+        "an unnamed layer outlived its pins"
+    );
 }
 
 #[test]
@@ -126,6 +143,19 @@ fn leftovers_of_a_crash_are_cleaned_at_open() {
     assert!(!root.join(".repositories.json.tmp-9-9").exists());
     assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(root.join("images")).unwrap().count(), 1);
+}
+
+#[test]
+fn held_layers_outlive_their_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), "vfs");
+    let img = image(&store, &[layer(&[("a", "1")])], None, "2014-01-01T00:00:00Z");
+    store.hold("container-1", &img.layers);
+    let in_use = |_: &str| Some(ContainerUse { container: "container-1".repeat(6), running: false });
+    store.delete(&img.id, true, true, &in_use).unwrap();
+    assert!(store.layer_dir(&img.layers[0]).exists(), "a held layer was removed");
+    store.unhold("container-1");
+    assert!(!store.layer_dir(&img.layers[0]).exists(), "an unneeded layer was kept");
 }
 
 #[test]
@@ -220,7 +250,12 @@ fn hostile_archives_are_refused_by_load_and_import() {
     let tar = builder.into_inner().unwrap();
     let err = save::load(&store, std::io::Cursor::new(tar.clone())).unwrap_err().to_string();
     assert!(err.contains("outside-marker"), "{err}");
-    let info = berth_image::import::ImportInfo { source: "-", message: None, engine_version: "test", created: "2014-01-01T00:00:00Z".into() };
+    let info = berth_image::import::ImportInfo {
+        source: "-",
+        message: None,
+        engine_version: "test",
+        created: "2014-01-01T00:00:00Z".into(),
+    };
     let err = berth_image::import::import(&store, std::io::Cursor::new(tar), &info).unwrap_err().to_string();
     assert!(err.contains("outside-marker"), "{err}");
     assert!(!outside.exists());
@@ -231,7 +266,12 @@ fn hostile_archives_are_refused_by_load_and_import() {
 fn container_roots_union_the_layers_and_keep_them_intact(#[values("vfs", "overlay")] driver: &str) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), driver);
-    let img = image(&store, &[layer(&[("etc/a", "lower"), ("etc/gone", "x")]), layer(&[("etc/b", "upper")])], None, "2014-01-01T00:00:00Z");
+    let img = image(
+        &store,
+        &[layer(&[("etc/a", "lower"), ("etc/gone", "x")]), layer(&[("etc/b", "upper")])],
+        None,
+        "2014-01-01T00:00:00Z",
+    );
     let rw = dir.path().join("container");
     let layers = store.layer_dirs(&img);
     let root = store.driver().mount(&layers, &rw).unwrap();
@@ -241,12 +281,17 @@ fn container_roots_union_the_layers_and_keep_them_intact(#[values("vfs", "overla
     std::fs::write(root.join("etc/a"), "changed").unwrap();
     std::fs::write(root.join("new"), "n").unwrap();
     std::fs::remove_file(root.join("etc/gone")).unwrap();
-    let mut changes: Vec<String> = store.driver().changes(&layers, &rw).unwrap().iter().map(|c| format!("{:?} {}", c.kind, c.path)).collect();
+    let mut changes: Vec<String> =
+        store.driver().changes(&layers, &rw).unwrap().iter().map(|c| format!("{:?} {}", c.kind, c.path)).collect();
     changes.sort();
     assert_eq!(changes, ["Added /new", "Deleted /etc/gone", "Modified /etc", "Modified /etc/a"]);
     let mut diff = Vec::new();
     store.driver().diff(&layers, &rw, &mut diff).unwrap();
-    let names: Vec<String> = tar::Archive::new(&diff[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    let names: Vec<String> = tar::Archive::new(&diff[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
     assert!(names.iter().any(|n| n.ends_with("etc/.wh.gone")), "{names:?}");
     assert!(names.iter().any(|n| n.trim_end_matches('/') == "new"), "{names:?}");
     drop(guard);

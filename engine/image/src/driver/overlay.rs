@@ -86,7 +86,11 @@ impl Driver for Overlay {
         if !is_mounted(&merged) {
             return Ok(());
         }
-        umount2(&merged, MntFlags::MNT_DETACH).map_err(|source| DriverError::Unmount { path: merged, source })
+        match umount2(&merged, MntFlags::MNT_DETACH) {
+            // Someone else unmounted it since the check: the wanted end state.
+            Err(nix::errno::Errno::EINVAL) if !is_mounted(&merged) => Ok(()),
+            other => other.map_err(|source| DriverError::Unmount { path: merged, source }),
+        }
     }
 
     fn diff(&self, _layers: &[PathBuf], rw: &Path, out: &mut dyn Write) -> Result<LayerDigest, DriverError> {
