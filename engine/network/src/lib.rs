@@ -89,4 +89,4 @@ pub use config::{BridgeMode, Config, ConfigError};
 pub use controller::{AttachRequest, Controller, ErrorKind, NetworkCreate, NetworkError, NetworkInfo, DEFAULT_NETWORK};
 pub use ipnet::Ipv4Net;
 pub use ports::{ExposedPort, PortBinding, PortMapping, Proto};
-pub use state::Endpoint;
+pub use state::{Endpoint, NetworkMeta};

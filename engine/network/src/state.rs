@@ -49,6 +49,20 @@ pub struct NetworkRecord {
     /// Whether berth created the bridge (and so deletes it on teardown).
     pub created_bridge: bool,
     pub pool: Pool,
+    /// What the daemon keeps for `network inspect` (labels, options, creation time).
+    #[serde(default)]
+    pub meta: NetworkMeta,
+}
+
+/// A network's labels, driver options and creation time: berth only stores them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkMeta {
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub options: std::collections::BTreeMap<String, String>,
+    /// RFC 3339.
+    pub created: String,
+    pub attachable: bool,
 }
 
 /// A container's interface on one network.
@@ -152,6 +166,7 @@ mod tests {
                 default: false,
                 created_bridge: true,
                 pool: Pool::new(address, address.addr()),
+                meta: NetworkMeta::default(),
             },
         );
         s.save(dir.path()).unwrap();

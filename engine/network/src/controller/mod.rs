@@ -314,7 +314,7 @@ impl Controller {
 
     /// Stops proxies and DNS servers but leaves bridges, veths, rules and state in place, so
     /// a restarted daemon re-adopts running containers.
-    pub fn shutdown(self) {
+    pub fn shutdown(&self) {
         let mut inner = self.lock();
         stop_servers(&mut inner);
     }
@@ -323,7 +323,7 @@ impl Controller {
     /// veth (and its lease), berth's chains and the jumps to them, and the bridges berth
     /// created (a bridge given with `-b` stays). User networks stay defined and get new
     /// bridges at the next [`Controller::open`].
-    pub fn teardown(self) -> Result<(), NetworkError> {
+    pub fn teardown(&self) -> Result<(), NetworkError> {
         let mut inner = self.lock();
         stop_servers(&mut inner);
         for ep in std::mem::take(&mut inner.state.endpoints).into_values() {

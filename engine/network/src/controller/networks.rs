@@ -11,7 +11,7 @@ use crate::firewall::rules::{network_rules, BridgeNetwork};
 use crate::ipam::Pool;
 use crate::ipnet::Ipv4Net;
 use crate::netlink::NetlinkError;
-use crate::state::{Endpoint, NetworkRecord};
+use crate::state::{Endpoint, NetworkMeta, NetworkRecord};
 use crate::subnet;
 use crate::util::random_hex;
 
@@ -31,12 +31,21 @@ pub struct NetworkCreate {
     pub internal: bool,
     /// Whether containers on the network may talk to each other (true, as in Docker).
     pub icc: bool,
+    /// Stored as given and shown by [`Controller::network`].
+    pub meta: NetworkMeta,
 }
 
 impl NetworkCreate {
     /// A non-internal network with an automatically chosen subnet.
     pub fn named(name: &str) -> Self {
-        Self { name: name.to_string(), subnet: None, gateway: None, internal: false, icc: true }
+        Self {
+            name: name.to_string(),
+            subnet: None,
+            gateway: None,
+            internal: false,
+            icc: true,
+            meta: NetworkMeta::default(),
+        }
     }
 }
 
@@ -57,6 +66,7 @@ pub struct NetworkInfo {
     pub endpoints: Vec<Endpoint>,
     /// Where the embedded DNS answers (user networks).
     pub dns: Option<SocketAddrV4>,
+    pub meta: NetworkMeta,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -78,9 +88,10 @@ impl Controller {
             }
             BridgeMode::Existing(name) => (name.clone(), self.existing_bridge_address(name)?, false),
             BridgeMode::Managed(name) => {
-                let (address, created) = self.ensure_managed_bridge(inner, name)?;
-                let created_before = previous.as_ref().is_some_and(|p| p.bridge == *name && p.created_bridge);
-                (name.clone(), address, created || created_before)
+                // A managed bridge is berth's whoever made it (a crashed run, a wiped state):
+                // teardown removes it.
+                let (address, _) = self.ensure_managed_bridge(inner, name)?;
+                (name.clone(), address, true)
             }
         };
         let record = match previous {
@@ -101,6 +112,7 @@ impl Controller {
                     default: true,
                     created_bridge: created,
                     pool: Pool::new(address, address.addr()),
+                    meta: NetworkMeta { created: berth_api::time::now_rfc3339(), ..NetworkMeta::default() },
                 }
             }
         };
@@ -227,6 +239,14 @@ impl Controller {
             default: false,
             created_bridge: true,
             pool: Pool::new(address, address.addr()),
+            meta: NetworkMeta {
+                created: if req.meta.created.is_empty() {
+                    berth_api::time::now_rfc3339()
+                } else {
+                    req.meta.created.clone()
+                },
+                ..req.meta.clone()
+            },
         };
         self.ensure_user_bridge(&mut net)?;
         let rules = self.network_rules(&net);
@@ -323,6 +343,7 @@ fn info(inner: &Inner, id: &str) -> Result<NetworkInfo, NetworkError> {
         default: net.default,
         endpoints: inner.state.endpoints.values().filter(|e| e.network_id == net.id).cloned().collect(),
         dns: inner.dns.get(id).and_then(|d| d.server.as_ref()).map(DnsServer::addr),
+        meta: net.meta.clone(),
     })
 }
 

@@ -196,11 +196,11 @@ impl Controller {
     }
 }
 
+/// Binds a port the caller chose. berth's own publishes were ruled out before (as "port is
+/// already allocated"); a clash here is another program's socket, reported as the kernel's
+/// "address already in use".
 fn bind_fixed(proto: Proto, ip: Ipv4Addr, port: u16) -> Result<Bound, NetworkError> {
-    bind(proto, ip, port).map_err(|source| match source.kind() {
-        IoKind::AddrInUse => NetworkError::PortAllocated { ip, port, proto },
-        _ => NetworkError::Bind { ip, port, proto, source },
-    })
+    bind(proto, ip, port).map_err(|source| NetworkError::Bind { ip, port, proto, source })
 }
 
 #[cfg(test)]
