@@ -12,6 +12,7 @@ mod strslice;
 pub mod system;
 pub mod time;
 pub mod version;
+pub mod volume;
 
 pub use host::{Host, HostError};
 pub use version::{ApiVersion, VersionError};

@@ -19,10 +19,13 @@ pub struct Engine {
     id: String,
     pub(crate) images: Arc<Store>,
     pub(crate) containers: Arc<Containers>,
+    pub(crate) volumes: Arc<crate::volumes::Volumes>,
     pub(crate) events: Events,
     /// This program, re-executed as each container's monitor.
     pub(crate) exe: PathBuf,
     pub(crate) execs: std::sync::Mutex<std::collections::HashMap<String, crate::containers::attach::ExecRecord>>,
+    /// Bridges, addresses, published ports, links and user networks.
+    pub(crate) net: Arc<berth_network::Controller>,
 }
 
 impl Engine {
@@ -33,6 +36,8 @@ impl Engine {
         images: Store,
         containers: Containers,
         exe: PathBuf,
+        net: berth_network::Controller,
+        volumes: crate::volumes::Volumes,
     ) -> Engine {
         Engine {
             config,
@@ -40,10 +45,44 @@ impl Engine {
             id,
             images: Arc::new(images),
             containers: Arc::new(containers),
+            volumes: Arc::new(volumes),
             events: Events::default(),
             exe,
             execs: Default::default(),
+            net: Arc::new(net),
         }
+    }
+
+    /// At shutdown: with no container running, what the daemon made on the host goes (its
+    /// bridges, veths, iptables chains, exec root; network definitions stay and come back at
+    /// the next start); otherwise all stays for the running containers and the next daemon.
+    pub async fn release_host(self: &Arc<Self>) {
+        let running = self.containers.list().iter().any(|c| c.state.running);
+        let engine = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if running {
+                engine.net.shutdown();
+                return;
+            }
+            if let Err(e) = engine.net.teardown() {
+                tracing::warn!("cannot remove the daemon's networking: {e}");
+            }
+            let exec_root = crate::exec_root(&engine.config.graph);
+            // Only empty directories: a container's leftovers are never deleted blindly.
+            let _ = std::fs::remove_dir(exec_root.join("netns"));
+            if let Ok(entries) = std::fs::read_dir(&exec_root) {
+                for entry in entries.flatten() {
+                    let _ = std::fs::remove_dir(entry.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&exec_root);
+        })
+        .await;
+    }
+
+    /// The engine's id (`info`'s ID), stable across restarts.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     pub fn images(&self) -> &Arc<Store> {

@@ -51,6 +51,29 @@ impl Events {
         });
     }
 
+    /// Records a volume event (create, mount, unmount, destroy), with no 2014 fields.
+    pub fn volume(&self, action: &str, name: &str, attributes: &[(&str, String)]) {
+        let attributes = attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        self.publish(Event {
+            kind: "volume".into(),
+            action: action.to_string(),
+            actor: Actor { id: name.to_string(), attributes },
+            ..Default::default()
+        });
+    }
+
+    /// Records a network event (create, connect, disconnect, destroy), with no 2014 fields.
+    pub fn network(&self, action: &str, id: &str, name: &str, extra: &[(&str, String)]) {
+        let mut attributes: BTreeMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        attributes.insert("name".into(), name.to_string());
+        self.publish(Event {
+            kind: "network".into(),
+            action: action.to_string(),
+            actor: Actor { id: id.to_string(), attributes },
+            ..Default::default()
+        });
+    }
+
     fn publish(&self, mut event: Event) {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         event.time = now.as_secs() as i64;

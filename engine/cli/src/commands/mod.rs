@@ -4,8 +4,10 @@
 mod containers;
 mod images;
 mod inspect;
+mod network;
 mod run;
 mod system;
+mod volume;
 
 use crate::flags::{self, Flag, Parsed};
 use crate::{CliError, Session, GLOBAL_FLAGS};
@@ -54,6 +56,7 @@ pub static COMMANDS: &[Command] = &[
     Command { run: Some(images::load), flags: images::LOAD_FLAGS, ..command("load", "", "Load an image from a tar archive on standard input") },
     command("login", "[OPTIONS] [SERVER]", "Register or log in to a registry server"),
     Command { run: Some(containers::logs), flags: containers::LOGS_FLAGS, ..command("logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container") },
+    Command { run: Some(network::network), flags: network::FLAGS, interspersed: false, ..command("network", "COMMAND", "Manage networks") },
     Command { run: Some(containers::port), ..command("port", "CONTAINER PRIVATE_PORT", "Look up the public-facing port which is NAT-ed to PRIVATE_PORT") },
     Command { run: Some(containers::ps), flags: containers::PS_FLAGS, ..command("ps", "[OPTIONS]", "List containers") },
     command("pull", "NAME[:TAG]", "Pull an image or a repository from a registry"),
@@ -70,6 +73,7 @@ pub static COMMANDS: &[Command] = &[
     Command { run: Some(images::tag), flags: images::TAG_FLAGS, ..command("tag", "[OPTIONS] IMAGE [REGISTRYHOST/][USERNAME/]NAME[:TAG]", "Tag an image into a repository") },
     Command { run: Some(containers::top), interspersed: false, ..command("top", "CONTAINER [ps OPTIONS]", "Look up the running processes of a container") },
     Command { run: Some(system::version), ..command("version", "", "Show the berth version information") },
+    Command { run: Some(volume::volume), flags: volume::FLAGS, interspersed: false, ..command("volume", "COMMAND", "Manage volumes") },
     Command { run: Some(containers::wait), ..command("wait", "CONTAINER [CONTAINER...]", "Block until a container stops, then print its exit code") },
 ];
 

@@ -35,7 +35,7 @@ pub const RUN_FLAGS: &[Flag] = &[
     Flag::value(Some('u'), "user", "", "Username or UID[:GID]"),
     Flag::multi(None, "dns", "Set custom dns servers for the container"),
     Flag::multi(None, "dns-search", "Set custom dns search domains"),
-    Flag::multi(Some('v'), "volume", "Bind mount a directory or file: [host-path]:[container-path]:[rw|ro]"),
+    Flag::multi(Some('v'), "volume", "Mount a new volume (/container-path), a host path or a named volume: [host-path|name:]container-path[:ro|rw]"),
     Flag::multi(None, "volumes-from", "Mount all volumes from the given container(s)"),
     Flag::value(None, "entrypoint", "", "Overwrite the default entrypoint set by the image"),
     Flag::value(Some('w'), "workdir", "", "Working directory inside the container"),
@@ -46,8 +46,10 @@ pub const RUN_FLAGS: &[Flag] = &[
     Flag::value(None, "name", "", "Assign the specified name to the container"),
     Flag::value(None, "net", "", "Network: bridge, none, host or container:NAME"),
     Flag::value(None, "network", "", "Network: bridge, none, host or container:NAME"),
+    Flag::multi(None, "network-alias", "Add a network-scoped alias for the container"),
+    Flag::value(None, "ip", "", "IPv4 address on a user-defined network (e.g. 172.30.100.104)"),
     Flag::multi(None, "tmpfs", "Mount a tmpfs: PATH[:OPTIONS]"),
-    Flag::multi(None, "mount", "Attach a file system mount: type=bind|tmpfs,source=...,target=...[,readonly]"),
+    Flag::multi(None, "mount", "Attach a file system mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,volume-nocopy]"),
     Flag::boolean(None, "read-only", false, "Mount the container's root file system read-only"),
     Flag::multi(None, "security-opt", "Security options (no-new-privileges)"),
     Flag::multi(None, "cap-add", "Add Linux capabilities"),
@@ -161,9 +163,20 @@ pub fn parse_publish(spec: &str) -> Result<(String, PortBinding), String> {
     Ok((format!("{container}/{proto}"), PortBinding { host_ip: ip.to_string(), host_port: host.to_string() }))
 }
 
+/// `-v` values: a lone container path asks for a new volume (Config.Volumes, as the docker
+/// CLI sends it); the others are binds or named volumes (HostConfig.Binds).
+fn split_volumes(values: &[String]) -> (Option<BTreeMap<String, Empty>>, Option<Vec<String>>) {
+    let (anonymous, binds): (Vec<&String>, Vec<&String>) = values.iter().partition(|v| !v.contains(':'));
+    let anonymous: BTreeMap<String, Empty> = anonymous.into_iter().map(|v| (v.clone(), Empty {})).collect();
+    let binds: Vec<String> = binds.into_iter().cloned().collect();
+    ((!anonymous.is_empty()).then_some(anonymous), (!binds.is_empty()).then_some(binds))
+}
+
 fn parse_mount(spec: &str) -> Result<MountSpec, String> {
     let mut mount = MountSpec { kind: "volume".into(), ..Default::default() };
     let mut tmpfs = TmpfsOptions::default();
+    let mut volume = serde_json::json!({});
+    let mut bind = serde_json::Map::new();
     for field in spec.split(',').filter(|f| !f.is_empty()) {
         let (key, value) = field.split_once('=').unwrap_or((field, ""));
         match key {
@@ -175,9 +188,26 @@ fn parse_mount(spec: &str) -> Result<MountSpec, String> {
             "tmpfs-mode" => {
                 tmpfs.mode = u32::from_str_radix(value, 8).map_err(|_| format!("invalid tmpfs-mode {value:?}"))?
             }
-            "consistency" | "bind-propagation" | "volume-nocopy" => {}
+            "volume-nocopy" => volume["NoCopy"] = (value.is_empty() || parse_bool(value).unwrap_or(false)).into(),
+            "volume-label" | "volume-opt" => {
+                let (k, v) = value.split_once('=').ok_or_else(|| format!("invalid {key} {value:?}: use key=value"))?;
+                let map =
+                    if key == "volume-label" { &mut volume["Labels"] } else { &mut volume["DriverConfig"]["Options"] };
+                map[k] = v.into();
+            }
+            "volume-driver" => volume["DriverConfig"]["Name"] = value.into(),
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), value.into());
+            }
+            "consistency" => {}
             other => return Err(format!("unexpected key {other:?} in --mount {spec:?}")),
         }
+    }
+    if volume.as_object().is_some_and(|v| !v.is_empty()) {
+        mount.volume_options = Some(volume);
+    }
+    if !bind.is_empty() {
+        mount.bind_options = Some(serde_json::Value::Object(bind));
     }
     if mount.target.is_empty() {
         return Err(format!("target is required in --mount {spec:?}"));
@@ -262,6 +292,7 @@ pub fn create_request(flags: &Parsed, command: &'static str) -> Result<(CreateRe
         cmd: (!cmd.is_empty()).then(|| cmd.to_vec()),
         entrypoint: flags.last("entrypoint").filter(|_| flags.given("entrypoint")).map(|e| vec![e.to_string()]),
         image: image.clone(),
+        volumes: split_volumes(flags.all("volume")).0,
         working_dir: value("workdir").unwrap_or_default(),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         labels: (!labels.is_empty()).then_some(labels),
@@ -271,7 +302,7 @@ pub fn create_request(flags: &Parsed, command: &'static str) -> Result<(CreateRe
         ..Default::default()
     };
     let host = HostConfig {
-        binds: some_list(flags.all("volume")),
+        binds: split_volumes(flags.all("volume")).1,
         container_id_file: value("cidfile").unwrap_or_default(),
         lxc_conf: (!lxc.is_empty()).then(|| serde_json::Value::Array(lxc)),
         memory,
@@ -313,7 +344,19 @@ pub fn create_request(flags: &Parsed, command: &'static str) -> Result<(CreateRe
         group_add: some_list(flags.all("group-add")),
         ..Default::default()
     };
-    Ok((CreateRequest { config, host_config: Some(host), networking_config: None }, value("name")))
+    let aliases = flags.all("network-alias");
+    let ip = value("ip");
+    let networking_config = match host.network_mode.as_str() {
+        _ if aliases.is_empty() && ip.is_none() => None,
+        "default" | "bridge" | "none" | "host" => {
+            return Err(usage(command, "network-scoped aliases and --ip are only supported for user-defined networks"))
+        }
+        mode => Some(serde_json::json!({"EndpointsConfig": {mode: {
+            "Aliases": aliases,
+            "IPAMConfig": ip.map(|ip| serde_json::json!({"IPv4Address": ip})),
+        }}})),
+    };
+    Ok((CreateRequest { config, host_config: Some(host), networking_config }, value("name")))
 }
 
 fn health(flags: &Parsed, command: &'static str) -> Result<Option<Healthcheck>, CliError> {
@@ -757,5 +800,38 @@ mod tests {
         let host = req.host_config.unwrap();
         assert_eq!((host.memory, host.network_mode.as_str()), (64 << 20, "none"));
         assert!(!req.config.attach_stdout, "detached runs attach nothing");
+    }
+
+    #[test]
+    fn volume_flags_to_request() {
+        let words: Vec<String> = [
+            "-v",
+            "/data",
+            "-v",
+            "cache:/c:ro",
+            "--volumes-from",
+            "DATA:ro",
+            "--mount",
+            "type=volume,source=v1,target=/v,volume-nocopy,volume-label=k=v,volume-opt=type=tmpfs",
+            "--mount",
+            "type=bind,source=/srv,target=/s,bind-propagation=rshared",
+            "busybox",
+        ]
+        .map(String::from)
+        .to_vec();
+        let flags = crate::flags::parse(RUN_FLAGS, &words, false).unwrap();
+        let (req, _) = create_request(&flags, "run").unwrap();
+        assert_eq!(req.config.volumes.unwrap().keys().collect::<Vec<_>>(), ["/data"]);
+        let host = req.host_config.unwrap();
+        assert_eq!(host.binds.unwrap(), ["cache:/c:ro"]);
+        assert_eq!(host.volumes_from.unwrap(), ["DATA:ro"]);
+        let mounts = host.mounts.unwrap();
+        assert_eq!(
+            mounts[0].volume_options,
+            Some(
+                serde_json::json!({"NoCopy": true, "Labels": {"k": "v"}, "DriverConfig": {"Options": {"type": "tmpfs"}}})
+            )
+        );
+        assert_eq!(mounts[1].bind_options, Some(serde_json::json!({"Propagation": "rshared"})));
     }
 }

@@ -129,7 +129,9 @@ impl Engine {
             .with(&view.container, |e| e.monitor.clone())?
             .ok_or_else(|| ContainerError::Conflict(format!("Container {} is not running", view.container)))?;
         let config = &view.config;
-        let mut env = record.config.env.clone().unwrap_or_default();
+        // As at start: link variables, then the container's own, then the exec's.
+        let mut env = record.net.link_env.clone();
+        env.extend(record.config.env.clone().unwrap_or_default());
         env.extend(config.env.clone().unwrap_or_default());
         let spec = ExecSpec {
             args: config.cmd.clone().unwrap_or_default(),

@@ -21,6 +21,8 @@ pub fn create(
     name: Option<&str>,
     request: CreateRequest,
     driver: &str,
+    net: &berth_network::Controller,
+    volumes: &crate::volumes::Volumes,
 ) -> Result<(Container, Vec<String>), ContainerError> {
     let image_name = request.config.image.clone();
     if image_name.is_empty() {
@@ -29,6 +31,8 @@ pub fn create(
     let image = images.lookup(&image_name)?;
     let mut host = request.host_config.clone().unwrap_or_default();
     let warnings = check_host_config(&mut host)?;
+    super::mounts::check_config_volumes(&request.config)?;
+    let networks = super::network::plan(net, &host, request.networking_config.as_ref())?;
     let config = merge(request.config, image.config.config.clone().unwrap_or_default());
     let mut command = config.entrypoint.clone().unwrap_or_default();
     command.extend(config.cmd.clone().unwrap_or_default());
@@ -37,10 +41,23 @@ pub fn create(
     };
     let id = crate::random_id().map_err(|e| ContainerError::Internal(format!("cannot make an id: {e}")))?;
     let name = choose_name(containers, name, &id)?;
+    if let Some(links) = host.links.as_mut() {
+        for link in links.iter_mut() {
+            let (child, alias) = super::network::parse_link(link)?;
+            let child = containers.get(&child).map_err(|_| {
+                ContainerError::NotFound(format!("could not get container for {child}: No such container: {child}"))
+            })?;
+            *link = format!("{}:{name}/{alias}", child.name);
+        }
+    }
     let mut config = config;
     if config.hostname.is_empty() {
         config.hostname = id[..12].to_string();
     }
+    let mounts_of = |source: &str| crate::volumes::from_container(containers, source);
+    let planned = super::mounts::plan(&config, &host, &mounts_of)?;
+    let mount_source = super::mounts::source_key(&config, &host);
+    let (mount_points, new_volumes) = super::mounts::materialize(volumes, planned, &[], &id)?;
     let record = Container {
         id: id.clone(),
         name,
@@ -50,11 +67,20 @@ pub fn create(
         config,
         host_config: host,
         image: image.digest(),
+        layers: image.layers.clone(),
         driver: driver.to_string(),
         state: RunState::created(),
+        networks,
+        mount_points,
+        mount_source,
         ..Default::default()
     };
-    containers.insert(record.clone())?;
+    images.hold(&record.id, &record.layers);
+    if let Err(e) = containers.insert(record.clone()) {
+        images.unhold(&record.id);
+        super::mounts::abandon(volumes, &record.id, &new_volumes);
+        return Err(e);
+    }
     Ok((record, warnings))
 }
 
@@ -107,9 +133,10 @@ fn check_host_config(host: &mut HostConfig) -> Result<Vec<String>, ContainerErro
         return Err(ContainerError::Invalid("can't create 'AutoRemove' container with restart policy".into()));
     }
     let mode = host.network_mode.as_str();
-    let known = matches!(mode, "" | "default" | "bridge" | "none" | "host") || mode.starts_with("container:");
-    if !known {
-        return Err(ContainerError::NotFound(format!("network {mode} not found")));
+    if mode.starts_with("container:") && host.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
+        return Err(ContainerError::Invalid(
+            "conflicting options: port publishing and the container type network mode".into(),
+        ));
     }
     super::mounts::validate(host)?;
     if host.network_mode.is_empty() {

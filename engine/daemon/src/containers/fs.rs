@@ -37,11 +37,7 @@ impl Engine {
     ) -> Result<R, ContainerError> {
         let record = self.containers.with(id, |e| e.record.clone())?;
         let paths = self.containers.paths(id);
-        let image = self
-            .images
-            .get(&record.image)
-            .ok_or_else(|| ContainerError::Internal(format!("the image of {id} is gone")))?;
-        let layers = self.images.layer_dirs(&image);
+        let layers = self.images.dirs_of(&record.layers);
         let root = self.images.driver().mount(&layers, &paths.rw()).map_err(internal)?;
         let result = f(&record, &root);
         if !self.containers.with(id, |e| e.record.state.running).unwrap_or(false) {
@@ -57,11 +53,7 @@ impl Engine {
         if !rw.exists() {
             return Ok(Vec::new());
         }
-        let image = self
-            .images
-            .get(&record.image)
-            .ok_or_else(|| ContainerError::Internal(format!("the image of {id} is gone")))?;
-        let mut changes = self.images.driver().changes(&self.images.layer_dirs(&image), &rw).map_err(internal)?;
+        let mut changes = self.images.driver().changes(&self.images.dirs_of(&record.layers), &rw).map_err(internal)?;
         changes.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(changes)
     }
@@ -138,11 +130,11 @@ impl Engine {
         let tar_path = scratch.join("layer.tar");
         let result = (|| -> Result<Arc<berth_image::Image>, ContainerError> {
             let mut file = std::io::BufWriter::new(std::fs::File::create(&tar_path).map_err(internal)?);
-            self.images.driver().diff(&self.images.layer_dirs(&image), &rw, &mut file).map_err(internal)?;
+            self.images.driver().diff(&self.images.dirs_of(&record.layers), &rw, &mut file).map_err(internal)?;
             file.flush().map_err(internal)?;
             drop(file);
             let mut tar = std::io::BufReader::new(std::fs::File::open(&tar_path).map_err(internal)?);
-            let layer = self.images.add_layer(image.layers.last().map(String::as_str), &mut tar, None)?;
+            let layer = self.images.add_layer(record.layers.last().map(String::as_str), &mut tar, None)?;
             let bytes =
                 serde_json::to_vec(&committed_config(&record, &image, &layer.diff_id, request)).map_err(internal)?;
             Ok(self.images.add_image(&bytes)?)

@@ -3,10 +3,11 @@
 //! finding running containers again after the daemon restarts.
 
 use super::files;
+use super::network::{NetState, Wiring};
 use super::record::{Container, ZERO_TIME};
 use super::{ContainerError, Generation};
 use crate::engine::Engine;
-use berth_runtime::{Cgroup, ExitStatus, Monitor, Network, RuntimeError, Spec};
+use berth_runtime::{Cgroup, ExitStatus, Monitor, RuntimeError, Spec};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,10 +53,13 @@ impl Engine {
         let engine = self.clone();
         let result = tokio::task::spawn_blocking(move || engine.launch(&record, first)).await.map_err(internal)?;
         let _ = self.containers.with(id, |e| e.busy = false);
-        let monitor = match result {
-            Ok(monitor) => monitor,
+        let (monitor, net) = match result {
+            Ok(started) => started,
             Err(message) => {
                 let code = start_failure_code(&message.to_lowercase());
+                if let Ok(record) = self.containers.get(id) {
+                    self.volumes_unmounted(&record, false);
+                }
                 self.containers.update(id, |c| {
                     c.state.error = message.clone();
                     c.state.exit_code = code;
@@ -69,6 +73,8 @@ impl Engine {
         self.containers.with(id, |e| e.monitor = Some(monitor.clone()))?;
         let record = self.containers.update(id, |c| {
             c.state.running = true;
+            c.net = net.clone();
+            c.state.restarting = false;
             c.state.ghost = false;
             c.state.pid = i64::from(pid);
             c.state.exit_code = 0;
@@ -107,15 +113,23 @@ impl Engine {
     /// Mounts the root, writes the daemon's files, and starts the monitor (blocking work).
     /// The first attacher waiting for this start is connected before the process runs, so
     /// it sees all of its output.
-    fn launch(&self, record: &Container, first: Option<super::attach::PendingAttach>) -> Result<Monitor, String> {
+    fn launch(
+        &self,
+        record: &Container,
+        first: Option<super::attach::PendingAttach>,
+    ) -> Result<(Monitor, NetState), String> {
         let paths = self.containers.paths(&record.id);
-        let image = self
-            .images
-            .get(&record.image)
-            .ok_or_else(|| format!("the image {} of this container is gone", record.image))?;
-        let layers = self.images.layer_dirs(&image);
+        let layers = self.images.dirs_of(&record.layers);
         let rootfs = self.images.driver().mount(&layers, &paths.rw()).map_err(|e| e.to_string())?;
-        let started = self.spec(record, &rootfs).map_err(|e| e.to_string()).and_then(|spec| match first {
+        let wiring = match self.net_up(record) {
+            Ok(wiring) => wiring,
+            Err(e) => {
+                let _ = self.images.driver().unmount(&paths.rw());
+                return Err(e.to_string());
+            }
+        };
+        let net = wiring.state.clone();
+        let started = self.spec(record, &rootfs, wiring).map_err(|e| e.to_string()).and_then(|spec| match first {
             None => Monitor::start(&self.exe, &spec).map(|(m, _)| m).map_err(|e| e.to_string()),
             Some(pending) => {
                 let streams = berth_runtime::AttachStreams {
@@ -137,19 +151,22 @@ impl Engine {
         });
         if started.is_err() {
             let _ = self.images.driver().unmount(&paths.rw());
+            self.net_down(&record.id, &net);
         }
-        started
+        started.map(|monitor| (monitor, net))
     }
 
     /// The runtime spec for a container.
-    fn spec(&self, record: &Container, rootfs: &Path) -> Result<Spec, ContainerError> {
+    fn spec(&self, record: &Container, rootfs: &Path, wiring: Wiring) -> Result<Spec, ContainerError> {
         let paths = self.containers.paths(&record.id);
         let host = &record.host_config;
         let config = &record.config;
-        self.write_files(record)?;
+        self.write_files(record, &wiring)?;
         let run = paths.run();
         std::fs::create_dir_all(&run).map_err(internal)?;
-        let mut env = config.env.clone().unwrap_or_default();
+        // Link variables first: the container's own of the same name win.
+        let mut env = wiring.env.clone();
+        env.extend(config.env.clone().unwrap_or_default());
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(0, DEFAULT_PATH.into());
         }
@@ -162,7 +179,7 @@ impl Engine {
             super::mounts::bind(&paths.hosts(), "/etc/hosts", false),
             super::mounts::bind(&paths.resolv_conf(), "/etc/resolv.conf", false),
         ];
-        mounts.extend(super::mounts::from_host_config(host)?);
+        mounts.extend(self.container_mounts(record, rootfs)?);
         let mut args = vec![record.path.clone()];
         args.extend(record.args.iter().cloned());
         Ok(Spec {
@@ -178,7 +195,7 @@ impl Engine {
             tty: config.tty,
             open_stdin: config.open_stdin,
             stdin_once: config.stdin_once,
-            network: self.network_for(host)?,
+            network: wiring.network,
             pid_host: host.pid_mode == "host",
             ipc_host: host.ipc_mode == "host",
             uts_host: host.uts_mode == "host",
@@ -192,6 +209,16 @@ impl Engine {
                 .iter()
                 .flatten()
                 .any(|o| o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"),
+            seccomp: if host
+                .security_opt
+                .iter()
+                .flatten()
+                .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined")
+            {
+                berth_runtime::Seccomp::Unconfined
+            } else {
+                berth_runtime::Seccomp::Default
+            },
             cgroup: Cgroup {
                 parent: "berth".into(),
                 memory: (host.memory > 0).then_some(host.memory),
@@ -204,30 +231,17 @@ impl Engine {
         })
     }
 
-    fn network_for(&self, host: &berth_api::containers::HostConfig) -> Result<Network, ContainerError> {
-        let mode = host.network_mode.as_str();
-        if mode == "host" {
-            return Ok(Network::Host);
-        }
-        if let Some(other) = mode.strip_prefix("container:") {
-            let record = self.containers.get(other)?;
-            if !record.state.running {
-                return Err(ContainerError::Conflict(format!(
-                    "cannot join the network of container {other}: it is not running"
-                )));
-            }
-            return Ok(Network::Join(format!("/proc/{}/ns/net", record.state.pid).into()));
-        }
-        Ok(Network::New)
-    }
-
     /// /etc/hostname, /etc/hosts and /etc/resolv.conf for the container.
-    fn write_files(&self, record: &Container) -> Result<(), ContainerError> {
+    fn write_files(&self, record: &Container, wiring: &Wiring) -> Result<(), ContainerError> {
         let paths = self.containers.paths(&record.id);
         let host = &record.host_config;
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let daemon_dns: Vec<String> = self.config.dns.iter().map(|d| d.to_string()).collect();
-        let dns = host.dns.clone().filter(|d| !d.is_empty()).unwrap_or(daemon_dns);
+        let mut dns = host.dns.clone().filter(|d| !d.is_empty()).unwrap_or(daemon_dns);
+        // On a user network the embedded DNS answers names and forwards the rest.
+        if let Some(server) = wiring.nameserver.filter(|_| host.dns.as_ref().is_none_or(Vec::is_empty)) {
+            dns = vec![server.to_string()];
+        }
         let resolv = files::resolv_conf(
             &host_resolv,
             &dns,
@@ -235,9 +249,18 @@ impl Engine {
             &host.dns_options.clone().unwrap_or_default(),
             host.network_mode == "host",
         );
+        let own_ip = wiring.state.primary().map(|e| std::net::IpAddr::V4(e.ip));
+        let mut extra = wiring.hosts.clone();
+        for entry in host.extra_hosts.iter().flatten() {
+            let (name, ip) = entry.split_once(':').unwrap_or((entry, ""));
+            let ip = ip
+                .parse()
+                .map_err(|_| ContainerError::Invalid(format!("invalid extra host {entry:?}: expected name:IP")))?;
+            extra.push((name.to_string(), ip));
+        }
         let writes = [
             (paths.hostname(), files::hostname(&record.config.hostname)),
-            (paths.hosts(), files::hosts(&record.config.hostname, &record.config.domainname, None, &[])),
+            (paths.hosts(), files::hosts(&record.config.hostname, &record.config.domainname, own_ip, &extra)),
             (paths.resolv_conf(), resolv),
         ];
         for (path, content) in writes {
@@ -258,7 +281,9 @@ impl Engine {
 
     async fn exited(self: &Arc<Self>, id: &str, status: Result<ExitStatus, RuntimeError>) {
         let status = status.unwrap_or_else(|e| ExitStatus { code: -1, error: e.to_string(), ..Default::default() });
+        let mut net = NetState::default();
         let updated = self.containers.update(id, |c| {
+            net = std::mem::take(&mut c.net);
             c.state.running = false;
             c.state.pid = 0;
             c.state.exit_code = i64::from(status.code);
@@ -274,6 +299,7 @@ impl Engine {
         let run = paths.run();
         let cleanup_id = id.to_string();
         let _ = tokio::task::spawn_blocking(move || {
+            engine.net_down(&cleanup_id, &net);
             berth_runtime::cleanup(&run, &cleanup_id);
             if let Err(e) = engine.images.driver().unmount(&rw) {
                 tracing::warn!("cannot unmount the root of {cleanup_id}: {e}");
@@ -292,6 +318,7 @@ impl Engine {
             self.events.container("oom", id, &label, &record.name, &[]);
         }
         self.events.container("die", id, &label, &record.name, &[("exitCode", status.code.to_string())]);
+        self.volumes_unmounted(&record, true);
         self.after_exit(record).await;
     }
 
@@ -299,7 +326,7 @@ impl Engine {
     async fn after_exit(self: &Arc<Self>, record: Container) {
         let id = record.id.clone();
         if record.host_config.auto_remove {
-            if let Err(e) = self.remove_container(&id, true, false).await {
+            if let Err(e) = self.remove_container(&id, true, true).await {
                 tracing::warn!("cannot auto-remove {id}: {e}");
             }
             return;
@@ -316,14 +343,24 @@ impl Engine {
         if !again {
             return;
         }
-        let _ = self.containers.update(&id, |c| c.restart_count += 1);
+        let _ = self.containers.update(&id, |c| {
+            c.restart_count += 1;
+            c.state.restarting = true;
+        });
         let delay = Duration::from_millis(100 * (1 << record.restart_count.clamp(0, 6)) as u64);
         tokio::time::sleep(delay).await;
         let stopped = self.containers.with(&id, |e| e.record.stopped_by_user).unwrap_or(true);
-        if !stopped {
-            if let Err(e) = self.start_container(&id).await {
-                tracing::warn!("restart policy could not start {id}: {e}");
+        let started = !stopped && {
+            match self.start_container(&id).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!("restart policy could not start {id}: {e}");
+                    false
+                }
             }
+        };
+        if !started {
+            let _ = self.containers.update(&id, |c| c.state.restarting = false);
         }
     }
 
@@ -339,6 +376,17 @@ impl Engine {
                 "Cannot kill container: {id}: Container {id} is not running"
             )));
         };
+        // As Docker: a fatal signal (SIGKILL or the stop signal) is a user's stop, which a
+        // restart policy respects until the next start; SIGUSR1 and the like are not.
+        let stop_signal = super::signals::parse(if record.config.stop_signal.is_empty() {
+            "SIGTERM"
+        } else {
+            &record.config.stop_signal
+        })
+        .unwrap_or(libc::SIGTERM);
+        if signal == libc::SIGKILL || signal == stop_signal {
+            self.containers.update(id, |c| c.stopped_by_user = true)?;
+        }
         monitor.signal(signal).map_err(internal)?;
         self.events.container("kill", id, &self.event_image(&record), &record.name, &[("signal", signal.to_string())]);
         Ok(())
@@ -414,7 +462,7 @@ impl Engine {
         self: &Arc<Self>,
         id: &str,
         force: bool,
-        _volumes: bool,
+        volumes: bool,
     ) -> Result<(), ContainerError> {
         let record = self.containers.with(id, |e| e.record.clone())?;
         if record.state.running {
@@ -439,6 +487,8 @@ impl Engine {
         .await
         .map_err(internal)??;
         self.containers.forget(id)?;
+        self.images.unhold(id);
+        self.release_volumes(&record, volumes);
         self.events.container("destroy", id, &self.event_image(&record), &record.name, &[]);
         Ok(())
     }
@@ -472,7 +522,9 @@ impl Engine {
             c.state.exit_code = -1;
             c.state.error = "the container's monitor was gone when the daemon started".into();
             c.state.finished_at = berth_api::time::now_rfc3339();
+            c.net = NetState::default();
         });
+        self.net_down(&record.id, &record.net);
         let _ = self.images.driver().unmount(&self.containers.paths(&record.id).rw());
         if self.config.restart {
             if let Err(e) = self.start_container(&record.id).await {
@@ -520,6 +572,9 @@ pub fn status_text(record: &Container, now: i64) -> String {
     }
     if state.started_at == ZERO_TIME || state.started_at.is_empty() {
         return "Created".into();
+    }
+    if state.restarting {
+        return format!("Restarting ({}) {} ago", state.exit_code, about(since(&state.finished_at)));
     }
     format!("Exited ({}) {} ago", state.exit_code, about(since(&state.finished_at)))
 }

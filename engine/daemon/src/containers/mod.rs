@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mounts;
 pub mod names;
+pub mod network;
 pub mod record;
 pub mod signals;
 

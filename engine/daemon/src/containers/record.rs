@@ -20,12 +20,25 @@ pub struct Container {
     pub host_config: HostConfig,
     /// `sha256:<id>` of the image it was made from.
     pub image: String,
+    /// The chain ids of that image's layers, base first: the container stands on them even if
+    /// the image itself is removed.
+    pub layers: Vec<String>,
     pub driver: String,
     pub state: RunState,
     pub restart_count: i64,
     /// Set by `stop`/`kill` so a restart policy does not restart what a user stopped.
     pub stopped_by_user: bool,
     pub exec_ids: Vec<String>,
+    /// Binds, volumes and `--mount` tmpfs mounts, resolved at create (volumes named,
+    /// `--volumes-from` copied).
+    pub mount_points: Vec<super::mounts::MountPoint>,
+    /// What `mount_points` were resolved from ([`super::mounts::source_key`]).
+    pub mount_source: String,
+    /// The networks it joins when it starts, by name: from its network mode, the create
+    /// request's endpoint settings and `network connect`.
+    pub networks: std::collections::BTreeMap<String, super::network::EndpointConfig>,
+    /// Its networking while it runs (namespace, endpoints, published ports).
+    pub net: super::network::NetState,
 }
 
 /// Where a container is in its life.

@@ -5,7 +5,7 @@ use super::response::{empty, json, ApiError, Reply};
 use super::Ctx;
 use crate::containers::lifecycle::{status_text, WaitFor};
 use crate::containers::record::Container;
-use crate::containers::{logs, signals, ContainerError};
+use crate::containers::{logs, mounts, signals, ContainerError};
 use crate::engine::Engine;
 use berth_api::containers::{CreateRequest, CreateResponse, HostConfig, Summary, WaitResponse};
 use http::StatusCode;
@@ -46,7 +46,8 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned + Default>(bytes: &[u8])
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))?;
+    let mut value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))?;
     drop_nulls(&mut value);
     serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
@@ -69,7 +70,15 @@ pub async fn create(mut ctx: Ctx) -> Result<Reply, ApiError> {
     let old = ctx.version.before(1, 10);
     let driver = engine.images.driver_name().to_string();
     let (record, warnings) = tokio::task::spawn_blocking(move || {
-        crate::containers::create::create(&engine.containers, &engine.images, name.as_deref(), request, &driver)
+        crate::containers::create::create(
+            &engine.containers,
+            &engine.images,
+            name.as_deref(),
+            request,
+            &driver,
+            &engine.net,
+            &engine.volumes,
+        )
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))??;
@@ -161,10 +170,15 @@ pub async fn wait(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 pub async fn remove(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = id_param(&ctx)?;
     if ctx.query.bool("link", false)? {
-        return Err(ApiError::bad_request("removing links is not supported yet"));
+        let path = ctx.params.get("id").unwrap_or_default().to_string();
+        let engine = ctx.engine.clone();
+        tokio::task::spawn_blocking(move || engine.remove_link(&path))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        return Ok(empty(StatusCode::NO_CONTENT));
     }
+    let id = id_param(&ctx)?;
     let force = ctx.query.bool("force", false)?;
     let volumes = ctx.query.bool("v", false)?;
     ctx.engine.remove_container(&id, force, volumes).await?;
@@ -237,31 +251,50 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
         records.truncate(limit as usize);
     }
     let old = ctx.version.before(1, 10);
-    let entries: Vec<Value> = records.iter().map(|r| summary(&ctx.engine, r, size, old)).collect();
+    let links = super::networks::link_names(&ctx.engine.containers.list());
+    let entries: Vec<Value> = records.iter().map(|r| summary(&ctx.engine, r, size, old, &links)).collect();
     json(StatusCode::OK, &entries)
 }
 
 fn matches_filters(record: &Container, filters: &std::collections::BTreeMap<String, Vec<String>>) -> bool {
+    let label = |v: &String| {
+        let labels = record.config.labels.clone().unwrap_or_default();
+        match v.split_once('=') {
+            Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
+            None => labels.contains_key(v),
+        }
+    };
     filters.iter().all(|(key, values)| {
+        // Every label asked for must be there; for the other keys one value is enough.
+        if key == "label" {
+            return values.iter().all(label);
+        }
         values.iter().any(|v| match key.as_str() {
             "status" => record.state.status() == v,
+            "network" => record.networks.contains_key(v.as_str()) || record.host_config.network_mode == *v,
+            "health" => {
+                let status = record.state.health.as_ref().map_or("none", |h| h.status.as_str());
+                status == v
+            }
             "name" => record.plain_name().contains(v.trim_start_matches('/')),
             "id" => record.id.starts_with(v.as_str()),
             "exited" => !record.state.running && record.state.exit_code.to_string() == *v,
-            "label" => {
-                let labels = record.config.labels.clone().unwrap_or_default();
-                match v.split_once('=') {
-                    Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
-                    None => labels.contains_key(v),
-                }
-            }
             "ancestor" => record.config.image == *v || record.image.ends_with(v.trim_start_matches("sha256:")),
+            "volume" => record.mount_points.iter().any(|m| m.name == *v || m.destination == *v || m.source == *v),
             _ => true,
         })
     })
 }
 
-fn summary(engine: &Arc<Engine>, record: &Container, size: bool, old: bool) -> Value {
+fn summary(
+    engine: &Arc<Engine>,
+    record: &Container,
+    size: bool,
+    old: bool,
+    links: &std::collections::HashMap<String, Vec<String>>,
+) -> Value {
+    let mut names = vec![record.name.clone()];
+    names.extend(links.get(&record.id).into_iter().flatten().cloned());
     let (size_rw, size_root) = if size { sizes(engine, record) } else { (None, None) };
     if old {
         let status = if record.state.running {
@@ -273,7 +306,7 @@ fn summary(engine: &Arc<Engine>, record: &Container, size: bool, old: bool) -> V
         };
         let mut v = j!({
             "Id": record.id, "Image": engine.image_label(record), "Command": command(record), "Created": created_unix(record),
-            "Status": status, "Ports": [], "Names": [record.name],
+            "Status": status, "Ports": super::networks::summary_ports(record), "Names": names,
         });
         if size {
             v["SizeRw"] = j!(size_rw.unwrap_or(0));
@@ -283,20 +316,26 @@ fn summary(engine: &Arc<Engine>, record: &Container, size: bool, old: bool) -> V
     }
     let s = Summary {
         id: record.id.clone(),
-        names: vec![record.name.clone()],
+        names,
         image: engine.image_label(record),
         image_id: record.image.clone(),
         command: command(record),
         created: created_unix(record),
-        ports: vec![],
+        ports: super::networks::summary_ports(record)
+            .into_iter()
+            .filter_map(|p| serde_json::from_value(p).ok())
+            .collect(),
         size_rw,
         size_root_fs: size_root,
         labels: record.config.labels.clone().unwrap_or_default(),
         state: record.state.status().to_string(),
         status: status_text(record, now()),
         host_config: j!({"NetworkMode": record.host_config.network_mode}),
-        network_settings: j!({"Networks": {}}),
-        mounts: vec![],
+        network_settings: super::networks::summary_networks(engine, record),
+        mounts: mounts::inspect_mounts(&record.mount_points, &engine.volumes)
+            .into_iter()
+            .filter_map(|m| serde_json::to_value(m).ok())
+            .collect(),
     };
     serde_json::to_value(s).unwrap_or(Value::Null)
 }
@@ -328,16 +367,17 @@ pub async fn inspect(ctx: Ctx) -> Result<Reply, ApiError> {
 fn inspect_value(engine: &Arc<Engine>, record: &Container, size: bool, old: bool) -> Value {
     let paths = engine.containers.paths(&record.id);
     let s = &record.state;
+    let (volumes, volumes_rw) = mounts::legacy_volumes(&record.mount_points, &engine.volumes);
     if old {
         return j!({
             "Id": record.id, "Created": record.created, "Path": record.path, "Args": record.args,
             "Config": record.config,
             "State": {"Running": s.running, "Pid": s.pid, "ExitCode": s.exit_code, "StartedAt": s.started_at, "FinishedAt": s.finished_at, "Ghost": s.ghost},
             "Image": record.image.trim_start_matches("sha256:"),
-            "NetworkSettings": {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "Bridge": "", "PortMapping": null, "Ports": {}},
+            "NetworkSettings": super::networks::settings(engine, record, true),
             "ResolvConfPath": paths.resolv_conf(), "HostnamePath": paths.hostname(), "HostsPath": paths.hosts(),
             "Name": record.name, "Driver": record.driver, "ExecDriver": "berth",
-            "Volumes": {}, "VolumesRW": {}, "HostConfig": record.host_config,
+            "Volumes": volumes, "VolumesRW": volumes_rw, "HostConfig": record.host_config,
         });
     }
     let mut v = j!({
@@ -354,13 +394,9 @@ fn inspect_value(engine: &Arc<Engine>, record: &Container, size: bool, old: bool
         "ExecIDs": if record.exec_ids.is_empty() { Value::Null } else { j!(record.exec_ids) },
         "HostConfig": record.host_config,
         "GraphDriver": {"Name": record.driver, "Data": {"UpperDir": paths.rw().join("upper"), "MergedDir": paths.rw().join("merged")}},
-        "Mounts": [], "Volumes": {}, "VolumesRW": {}, "Config": record.config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
-            "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
-            "IPv6Gateway": "", "MacAddress": "", "Networks": {},
-        },
+        "Mounts": mounts::inspect_mounts(&record.mount_points, &engine.volumes),
+        "Volumes": volumes, "VolumesRW": volumes_rw, "Config": record.config,
+        "NetworkSettings": super::networks::settings(engine, record, false),
     });
     if let Some(health) = &s.health {
         v["State"]["Health"] = j!(health);

@@ -26,6 +26,7 @@ fn keep(event: &Event, filters: &BTreeMap<String, Vec<String>>) -> bool {
                     && (event.id.starts_with(v.as_str()) || event.actor.attributes.get("name") == Some(v))
             }
             "image" => event.from == *v || event.actor.attributes.get("image") == Some(v) || event.id == *v,
+            "volume" => event.kind == "volume" && event.actor.id == *v,
             "label" => event.actor.attributes.contains_key(v.split('=').next().unwrap_or(v)),
             _ => true,
         })

@@ -14,14 +14,19 @@ const MAX_REDIRECTS: usize = 5;
 /// `http://host[:port]/path` split up.
 fn split_url(url: &str) -> Result<(String, u16, String), ApiError> {
     if url.starts_with("https://") {
-        return Err(ApiError::bad_request(format!("cannot fetch {url}: https is not supported yet; serve it over http or send it as the request body")));
+        return Err(ApiError::bad_request(format!(
+            "cannot fetch {url}: https is not supported yet; serve it over http or send it as the request body"
+        )));
     }
-    let rest = url.strip_prefix("http://").ok_or_else(|| ApiError::bad_request(format!("invalid URL {url:?}: it must start with http://")))?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| ApiError::bad_request(format!("invalid URL {url:?}: it must start with http://")))?;
     let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-            (h.trim_matches(['[', ']']).to_string(), p.parse().map_err(|_| ApiError::bad_request(format!("invalid port in {url:?}")))?)
-        }
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
+            h.trim_matches(['[', ']']).to_string(),
+            p.parse().map_err(|_| ApiError::bad_request(format!("invalid port in {url:?}")))?,
+        ),
         _ => (authority.to_string(), 80),
     };
     if host.is_empty() {
@@ -35,20 +40,34 @@ pub async fn get(url: &str) -> Result<Incoming, ApiError> {
     let mut url = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
         let (host, port, path) = split_url(&url)?;
-        let unreachable = |e: &dyn std::fmt::Display| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot fetch {url}: {e}"));
+        let unreachable = |e: &dyn std::fmt::Display| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot fetch {url}: {e}"))
+        };
         let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| unreachable(&e))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| unreachable(&e))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| unreachable(&e))?;
         tokio::spawn(connection);
-        let request = Request::get(path).header(http::header::HOST, format!("{host}:{port}")).body(Empty::<bytes::Bytes>::new()).map_err(|e| unreachable(&e))?;
+        let request = Request::get(path)
+            .header(http::header::HOST, format!("{host}:{port}"))
+            .body(Empty::<bytes::Bytes>::new())
+            .map_err(|e| unreachable(&e))?;
         let response = sender.send_request(request).await.map_err(|e| unreachable(&e))?;
         let status = response.status();
         if status.is_redirection() {
-            let location = response.headers().get(http::header::LOCATION).and_then(|l| l.to_str().ok()).unwrap_or_default().to_string();
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
             url = if location.starts_with('/') { format!("http://{host}:{port}{location}") } else { location };
             continue;
         }
         if status != StatusCode::OK {
-            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot fetch {url}: the server answered {status}")));
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot fetch {url}: the server answered {status}"),
+            ));
         }
         return Ok(response.into_body());
     }

@@ -202,7 +202,9 @@ pub async fn inspect(ctx: Ctx) -> Result<Reply, ApiError> {
             comment: c.comment.clone(),
             created: c.created.clone(),
             container: c.container.clone(),
-            container_config: c.container_config.clone(),
+            // Always an object today (compose reads its Volumes), empty when no container made
+            // the image.
+            container_config: Some(c.container_config.clone().unwrap_or_default()),
             docker_version: c.docker_version.clone(),
             author: c.author.clone(),
             config: c.config.clone(),

@@ -7,11 +7,13 @@ mod containers;
 mod events;
 mod fetch;
 mod images;
+mod networks;
 mod query;
 mod response;
 mod router;
 mod stream;
 mod system;
+mod volumes;
 mod websocket;
 
 pub use response::{ApiError, Body, Reply};
@@ -98,12 +100,24 @@ static ROUTES: &[Route] = &[
     route!(GET "/containers/{id}/archive" => archive::archive_get),
     route!(PUT "/containers/{id}/archive" => archive::archive_put),
     route!(POST "/containers/{id}/exec" => attach::exec_create),
-    route!(DELETE "/containers/{id}" => containers::remove),
+    route!(DELETE "/containers/{id*}" => containers::remove),
     route!(POST "/exec/{id}/start" => attach::exec_start),
     route!(POST "/exec/{id}/resize" => attach::exec_resize),
     route!(GET "/exec/{id}/json" => attach::exec_inspect),
     route!(POST "/commit" => archive::commit),
     route!(GET "/events" => events::events),
+    route!(GET "/networks" => networks::list),
+    route!(POST "/networks/create" => networks::create),
+    route!(POST "/networks/prune" => networks::prune),
+    route!(GET "/networks/{id}" => networks::inspect),
+    route!(DELETE "/networks/{id}" => networks::remove),
+    route!(POST "/networks/{id}/connect" => networks::connect),
+    route!(POST "/networks/{id}/disconnect" => networks::disconnect),
+    route!(GET "/volumes" => volumes::list),
+    route!(POST "/volumes/create" => volumes::create),
+    route!(POST "/volumes/prune" => volumes::prune),
+    route!(GET "/volumes/{name}" => volumes::inspect),
+    route!(DELETE "/volumes/{name}" => volumes::remove),
 ];
 
 const CORS_HEADERS: &str = "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth, X-Registry-Config";
