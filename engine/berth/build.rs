@@ -11,13 +11,8 @@ fn output(cmd: &str, args: &[&str]) -> Option<String> {
 fn main() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let rustc_version = output(&rustc, &["--version"]).unwrap_or_else(|| "rustc (unknown)".into());
-    let rustc_version = rustc_version
-        .split(" (")
-        .next()
-        .unwrap_or(&rustc_version)
-        .to_string();
-    let commit =
-        output("git", &["rev-parse", "--short=7", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let rustc_version = rustc_version.split(" (").next().unwrap_or(&rustc_version).to_string();
+    let commit = output("git", &["rev-parse", "--short=7", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let commit_time = output("git", &["log", "-1", "--format=%cI"]).unwrap_or_default();
     println!("cargo:rustc-env=BERTH_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=BERTH_BUILD_TIME={commit_time}");

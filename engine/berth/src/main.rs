@@ -6,6 +6,8 @@ use berth_cli::flags::Parsed;
 use berth_cli::{Invocation, GLOBAL_FLAGS};
 use std::process::ExitCode;
 
+mod servers;
+
 fn build_info() -> BuildInfo {
     BuildInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -26,10 +28,7 @@ fn main() -> ExitCode {
     let words: Vec<String> = args.into_iter().skip(1).collect();
     let status = match berth_cli::invocation(&words) {
         Ok(Invocation::Daemon(flags)) => daemon(&flags),
-        Ok(Invocation::Server { name, .. }) => {
-            eprintln!("Error: 'berth {name}' is not implemented in this build of berth yet");
-            1
-        }
+        Ok(Invocation::Server { name, args }) => servers::main(name, &args),
         Ok(Invocation::Client(globals)) => berth_cli::run(globals, build_info()),
         Err(e) => {
             eprintln!("{}", e.report());

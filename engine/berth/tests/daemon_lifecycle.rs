@@ -23,7 +23,14 @@ impl Daemon {
         let log = std::fs::File::create(root.path().join("daemon.log")).unwrap();
         let child = Command::new(BERTH)
             .args(["-d", "-H", &format!("unix://{}/d.sock", root.path().display())])
-            .args(["-g", &format!("{}/graph", root.path().display()), "-p", &format!("{}/d.pid", root.path().display())])
+            .args([
+                "-g",
+                &format!("{}/graph", root.path().display()),
+                "-p",
+                &format!("{}/d.pid", root.path().display()),
+            ])
+            // No bridge or iptables chains on the host for a test's daemon.
+            .args(["-b", "none", "--iptables=false"])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -55,7 +62,12 @@ impl Daemon {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
-        assert!(out.status.success(), "berth {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), self.log());
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -85,7 +97,8 @@ impl Drop for Daemon {
 fn containers_outlive_a_killed_daemon() {
     let mut daemon = Daemon::start(tempfile::tempdir().unwrap());
     daemon.ok(&["load", "-i", fixture().to_str().unwrap()]);
-    let id = daemon.ok(&["run", "-d", "busybox", "sh", "-c", "echo before; sleep 3; echo after; exit 7"]).trim().to_string();
+    let id =
+        daemon.ok(&["run", "-d", "busybox", "sh", "-c", "echo before; sleep 3; echo after; exit 7"]).trim().to_string();
     std::thread::sleep(Duration::from_millis(500));
     let root = daemon.kill9();
     let daemon = Daemon::start(root);
@@ -104,7 +117,10 @@ fn a_hundred_containers_at_once() {
         .map(|_| {
             let host = host.clone();
             std::thread::spawn(move || {
-                let out = Command::new(BERTH).args(["-H", &host, "run", "-d", "--net=none", "busybox", "sleep", "60"]).output().unwrap();
+                let out = Command::new(BERTH)
+                    .args(["-H", &host, "run", "-d", "--net=none", "busybox", "sleep", "60"])
+                    .output()
+                    .unwrap();
                 assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
                 String::from_utf8_lossy(&out.stdout).trim().to_string()
             })
@@ -124,7 +140,11 @@ fn a_hundred_containers_at_once() {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
     assert!(!mounts.contains(&daemon.root.path().display().to_string()), "mounts left under the root");
     for id in &ids {
-        let cgroups = Command::new("sh").arg("-c").arg(format!("find /sys/fs/cgroup -maxdepth 4 -name '{id}' | head -1")).output().unwrap();
+        let cgroups = Command::new("sh")
+            .arg("-c")
+            .arg(format!("find /sys/fs/cgroup -maxdepth 4 -name '{id}' | head -1"))
+            .output()
+            .unwrap();
         assert!(cgroups.stdout.is_empty(), "cgroup left for {id}");
     }
 }
