@@ -53,9 +53,14 @@ conformance-moby-update: build fixtures
 fuzz:
     scripts/fuzz.sh
 
-# Criterion benchmarks (layer commit and apply, union mounts); needs root.
-bench:
+# Criterion benchmarks (layer commit and apply, union mounts, a container's life, ps of
+# 1,000 containers); needs root.
+bench: build fixtures
     cargo bench -p berth-benches
+
+# Start time of `docker run --rm --net=none busybox true` on berth and on moby, same CLI.
+bench-compare: build fixtures
+    benches/compare/start.sh
 
 # Root and kernel tests in QEMU (one cell: KERNEL=6.1 CGROUP=v2).
 vm-test KERNEL="6.1" CGROUP="v2":

@@ -37,6 +37,7 @@ pub fn random_layer(files: usize, size: usize) -> io::Result<Vec<u8>> {
 pub fn many_layers(store: &Store, count: usize) -> Arc<Image> {
     let mut chain: Option<String> = None;
     let mut diff_ids = Vec::new();
+    let mut pinned = Vec::new();
     for i in 0..count {
         let mut builder = tar::Builder::new(Vec::new());
         let data = format!("layer {i}");
@@ -46,8 +47,9 @@ pub fn many_layers(store: &Store, count: usize) -> Arc<Image> {
         builder.append_data(&mut header, format!("layer-{i}"), data.as_bytes()).expect("in memory");
         let tar = builder.into_inner().expect("in memory");
         let layer = store.add_layer(chain.as_deref(), &mut &tar[..], None).expect("layer stored");
-        diff_ids.push(layer.diff_id);
-        chain = Some(layer.chain_id);
+        diff_ids.push(layer.diff_id.clone());
+        chain = Some(layer.chain_id.clone());
+        pinned.push(layer);
     }
     let config = ImageConfig { rootfs: Some(RootFs { kind: "layers".into(), diff_ids }), ..Default::default() };
     store.add_image(&serde_json::to_vec(&config).expect("config")).expect("image stored")

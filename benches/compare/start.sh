@@ -17,7 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$berth" -d -H "unix://$broot/b.sock" -g "$broot/graph" -p "$broot/b.pid" >"$broot/log" 2>&1 &
+"$berth" -d -H "unix://$broot/b.sock" -g "$broot/graph" -p "$broot/b.pid" -b none --iptables=false >"$broot/log" 2>&1 &
 bpid=$!
 scripts/moby.sh start "$mroot" >/dev/null
 B="unix://$broot/b.sock"
