@@ -4,6 +4,9 @@
 #   profile file), DOCKER_CLI its CLI, DAEMON_BIN its daemon program.
 #   Without: against a fresh berth daemon in a temporary root (its own socket, graph and pid
 #   file), compared with spec-tests/expectations/berth.tsv. `update` rewrites that file.
+#   That daemon and the suite run in a network namespace of their own: the bridge, iptables
+#   chains and published ports exist only there and vanish with it, and no container can
+#   reach beyond the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-check}
@@ -14,6 +17,7 @@ if [ -n "${DOCKER_HOST:-}" ]; then
 fi
 
 root=$(mktemp -d /tmp/berth-conformance.XXXXXX)
+netns="berth-conformance-$$"
 daemon_pid=""
 cleanup() {
     status=$?
@@ -28,13 +32,25 @@ cleanup() {
         tail -n 30 "$root/daemon.log" >&2
     fi
     grep -o " $root[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    # The exec root under /run/berth holds the containers' namespace files.
+    exec_root=/run/berth/$(printf %s "$root/graph" | sha256sum | cut -c1-8)
+    grep -o " $exec_root[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    rm -rf "$exec_root"
+    ip netns delete "$netns" 2>/dev/null || true
     rm -rf "$root"
     exit "$status"
 }
 trap cleanup EXIT INT TERM
 
+ip netns add "$netns"
+ip -n "$netns" link set lo up
+# nsenter changes only the network namespace (ip netns exec would also remount /sys and hide
+# the cgroup file systems under it).
+in_netns() { nsenter --net="/run/netns/$netns" "$@"; }
+
 sock="unix://$root/berth.sock"
-"$bin/berth" -d -D -H "$sock" -g "$root/graph" -p "$root/berth.pid" >"$root/daemon.log" 2>&1 &
+# Started without the function: $! must be the daemon itself, which cleanup signals.
+nsenter --net="/run/netns/$netns" "$bin/berth" -d -D -H "$sock" -g "$root/graph" -p "$root/berth.pid" >"$root/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do
     "$bin/berth" -H "$sock" version >/dev/null 2>&1 && break
@@ -46,4 +62,4 @@ done
 
 args=(--engine berth --expect spec-tests/expectations/berth.tsv)
 [ "$mode" = update ] && args+=(--update-expectations)
-DOCKER_HOST="$sock" DOCKER_CLI="$bin/berth" DAEMON_BIN="$bin/berth" "$bin/conformance" "${args[@]}"
+DOCKER_HOST="$sock" DOCKER_CLI="$bin/berth" DAEMON_BIN="$bin/berth" in_netns "$bin/conformance" "${args[@]}"

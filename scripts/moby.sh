@@ -8,6 +8,7 @@
 #   scripts/moby.sh stop DIR    stop them, kill leftovers, unmount everything
 #                               under DIR, remove DIR
 #   scripts/moby.sh status DIR  exit 0 if the daemon under DIR answers /_ping
+#   MOBY_ARGS                   extra dockerd arguments for start (e.g. "-b moby0")
 #
 # Layout under DIR:
 #   data/            dockerd --data-root (overlay2 images, containers, volumes)
@@ -396,6 +397,7 @@ cmd_start() {
         --containerd "$csock" \
         --storage-driver overlay2 \
         --exec-opt native.cgroupdriver=cgroupfs \
+        ${MOBY_ARGS:-} \
         </dev/null >"$dir/dockerd.log" 2>&1 &
     dpid=$!
 

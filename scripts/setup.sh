@@ -4,7 +4,9 @@
 set -euo pipefail
 
 need_rust="1.85"
-packages=(build-essential pkg-config ca-certificates curl git iproute2 iptables kmod xz-utils bzip2 zstd tar procps util-linux)
+# docker-compose (1.29) drives the conformance suite's compose cases (COMPOSE_CLI).
+packages=(build-essential pkg-config ca-certificates curl git iproute2 iptables kmod xz-utils bzip2 zstd tar procps util-linux
+    docker-compose)
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup: run as root (berth's daemon and tests need it)" >&2

@@ -18,10 +18,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
     match lines.next() {
         Some((_, "id\tarea\tsection\ttitle\tpromise")) => {}
         other => {
-            return Err(format!(
-                "catalogue header is {:?}, expected id/area/section/title/promise",
-                other.map(|o| o.1)
-            ))
+            return Err(format!("catalogue header is {:?}, expected id/area/section/title/promise", other.map(|o| o.1)))
         }
     }
     lines
@@ -36,11 +33,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
                     title: title.into(),
                     promise: promise.into(),
                 }),
-                _ => Err(format!(
-                    "catalogue line {}: expected 5 tab-separated fields, found {}",
-                    n + 1,
-                    fields.len()
-                )),
+                _ => Err(format!("catalogue line {}: expected 5 tab-separated fields, found {}", n + 1, fields.len())),
             }
         })
         .collect()
@@ -60,9 +53,7 @@ mod tests {
         let entries = parse(CATALOGUE).unwrap();
         let ids: HashSet<_> = entries.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids.len(), entries.len(), "duplicate ids in catalogue.tsv");
-        assert!(entries
-            .iter()
-            .all(|e| !e.title.is_empty() && !e.promise.is_empty()));
+        assert!(entries.iter().all(|e| !e.title.is_empty() && !e.promise.is_empty()));
     }
 
     #[test]
@@ -70,11 +61,7 @@ mod tests {
         let ids: HashSet<_> = load().into_iter().map(|e| e.id).collect();
         for case in crate::cases::all() {
             for id in case.ids {
-                assert!(
-                    ids.contains(*id),
-                    "case {} names {id}, which is not in catalogue.tsv",
-                    case.name
-                );
+                assert!(ids.contains(*id), "case {} names {id}, which is not in catalogue.tsv", case.name);
             }
         }
     }
@@ -83,35 +70,21 @@ mod tests {
     /// (it lives outside this repository; CHECKLIST names it elsewhere).
     #[test]
     fn catalogue_has_every_checklist_id() {
-        let path = std::env::var("CHECKLIST").unwrap_or_else(|_| {
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/spec/checklist.tsv"
-            )
-            .into()
-        });
+        let path = std::env::var("CHECKLIST")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/checklist.tsv").into());
         let Ok(text) = std::fs::read_to_string(&path) else {
             eprintln!("note: {path} not found; checklist comparison not run");
             return;
         };
         let ours: HashSet<_> = load().into_iter().map(|e| e.id).collect();
-        let missing: Vec<_> = text
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split('\t').next())
-            .filter(|id| !ours.contains(*id))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "catalogue.tsv lacks checklist ids: {missing:?}"
-        );
+        let missing: Vec<_> =
+            text.lines().skip(1).filter_map(|l| l.split('\t').next()).filter(|id| !ours.contains(*id)).collect();
+        assert!(missing.is_empty(), "catalogue.tsv lacks checklist ids: {missing:?}");
     }
 
     #[test]
     fn rejects_malformed_rows() {
-        assert!(parse("id\tarea\tsection\ttitle\tpromise\na\tb\tc\n")
-            .unwrap_err()
-            .contains("line 2"));
+        assert!(parse("id\tarea\tsection\ttitle\tpromise\na\tb\tc\n").unwrap_err().contains("line 2"));
         assert!(parse("bad header\n").is_err());
     }
 }

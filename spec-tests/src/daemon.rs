@@ -3,7 +3,7 @@
 //! ends, even when it fails.
 
 use crate::engine::Engine;
-use anyhow::{bail, Context};
+use anyhow::{bail, ensure, Context};
 use berth_client::{Client, Reply};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -25,6 +25,10 @@ pub struct Spec {
     /// Sockets to hand over as systemd would: descriptors 3, 4, ... with LISTEN_FDS and
     /// LISTEN_PID set for the daemon itself.
     pub activated: Vec<OwnedFd>,
+    /// A network namespace (its file, as `ip netns add` makes under /run/netns) to run the
+    /// daemon in, with its own bridge and iptables: the profile's `network` arguments, which
+    /// keep a daemon off the host's network, are then left out.
+    pub netns: Option<PathBuf>,
 }
 
 pub struct TestDaemon {
@@ -32,6 +36,17 @@ pub struct TestDaemon {
     /// `unix://.../engine.sock` when the profile's socket is used.
     pub host: String,
     child: tokio::process::Child,
+    /// How it was started, for [`TestDaemon::restart`].
+    launched: Launched,
+}
+
+/// A daemon's command line and where it runs.
+#[derive(Clone)]
+struct Launched {
+    program: String,
+    args: Vec<String>,
+    as_user: Option<u32>,
+    netns: Option<PathBuf>,
 }
 
 impl TestDaemon {
@@ -39,7 +54,7 @@ impl TestDaemon {
         let dir = PathBuf::from(format!("/tmp/{}", engine.unique("daemon")));
         std::fs::create_dir_all(&dir)?;
         match launch(engine, &dir, spec) {
-            Ok((host, child)) => Ok(TestDaemon { dir, host, child }),
+            Ok((host, child, launched)) => Ok(TestDaemon { dir, host, child, launched }),
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
                 Err(e)
@@ -103,6 +118,17 @@ impl TestDaemon {
         }
     }
 
+    /// Stops the daemon and starts it again with the same arguments and state, as an
+    /// operator restarting the engine would; waits until it answers on `host`.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let status = self.stop().await?;
+        ensure!(status.success(), "the daemon exited {status} on SIGTERM:\n{}", self.log());
+        let spec = Spec { as_user: self.launched.as_user, netns: self.launched.netns.clone(), ..Default::default() };
+        self.child = spawn(&self.launched.program, &self.launched.args, &self.dir, spec)?;
+        let host = self.host.clone();
+        self.ready(&host).await
+    }
+
     /// What the daemon wrote to stdout and stderr.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
@@ -129,7 +155,7 @@ impl Drop for TestDaemon {
 }
 
 /// Writes the profile's files into `dir` and starts the daemon with the profile's arguments.
-fn launch(engine: &Engine, dir: &Path, spec: Spec) -> anyhow::Result<(String, tokio::process::Child)> {
+fn launch(engine: &Engine, dir: &Path, spec: Spec) -> anyhow::Result<(String, tokio::process::Child, Launched)> {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("spec").to_string();
     let fill = |text: &str| fill(text, dir, &name);
     for (file, content) in &engine.profile.launch.files {
@@ -140,11 +166,16 @@ fn launch(engine: &Engine, dir: &Path, spec: Spec) -> anyhow::Result<(String, to
     for arg in &engine.profile.launch.args {
         args.push(fill(arg)?);
     }
+    if spec.netns.is_none() {
+        args.extend(engine.profile.launch.network.iter().cloned());
+    }
     for h in spec.hosts.clone().unwrap_or_else(|| vec![host.clone()]) {
         args.extend(["-H".to_string(), h]);
     }
     args.extend(spec.args.iter().cloned());
-    Ok((host, spawn(&program, &args, dir, spec)?))
+    let launched =
+        Launched { program: program.clone(), args: args.clone(), as_user: spec.as_user, netns: spec.netns.clone() };
+    Ok((host, spawn(&program, &args, dir, spec)?, launched))
 }
 
 fn spawn(program: &str, args: &[String], dir: &Path, spec: Spec) -> anyhow::Result<tokio::process::Child> {
@@ -162,18 +193,31 @@ fn spawn(program: &str, args: &[String], dir: &Path, spec: Spec) -> anyhow::Resu
     command.args(args).stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log).kill_on_drop(true);
     let activated: Vec<i32> = spec.activated.iter().map(|fd| fd.as_raw_fd()).collect();
     let uid = spec.as_user;
+    let netns = match &spec.netns {
+        Some(path) => Some(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?),
+        None => None,
+    };
+    let netns_fd = netns.as_ref().map(|f| f.as_raw_fd());
     // SAFETY: the closure runs in the forked child before exec and makes only async-signal-
-    // safe calls (dup2, fcntl, setgroups, setgid, setuid), allocating nothing.
+    // safe calls (setns, dup2, fcntl, setgroups, setgid, setuid), allocating nothing.
     unsafe {
-        command.pre_exec(move || child_setup(&activated, uid));
+        command.pre_exec(move || child_setup(netns_fd, &activated, uid));
     }
     let child = command.spawn().with_context(|| format!("cannot start {program}"))?;
     drop(spec.activated);
+    drop(netns);
     Ok(child)
 }
 
-/// In the forked child: put activated sockets at 3, 4, ... and drop to a user if asked.
-fn child_setup(activated: &[i32], uid: Option<u32>) -> std::io::Result<()> {
+/// In the forked child: enter the network namespace, put activated sockets at 3, 4, ... and
+/// drop to a user, each if asked.
+fn child_setup(netns: Option<i32>, activated: &[i32], uid: Option<u32>) -> std::io::Result<()> {
+    if let Some(fd) = netns {
+        // SAFETY: setns on a namespace file this process opened; a failure is reported.
+        if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
     for (i, fd) in activated.iter().enumerate() {
         let target = 3 + i as i32;
         // SAFETY: dup2 on descriptors this process owns; dup2 clears FD_CLOEXEC on the copy.
@@ -206,7 +250,8 @@ fn fill(text: &str, dir: &Path, name: &str) -> anyhow::Result<String> {
 fn unmount_under(dir: &Path) {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     let prefix = dir.display().to_string();
-    let mut points: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| m.starts_with(&prefix)).collect();
+    let mut points: Vec<&str> =
+        mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| m.starts_with(&prefix)).collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for point in points {
         let _ = std::process::Command::new("umount").arg("-l").arg(point).status();

@@ -44,6 +44,13 @@ impl CliRun {
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Engine {
+    /// The bridge the engine under test plugs containers into: ENGINE_BRIDGE when it was
+    /// started on another one than its profile's default (a fresh daemon of a case's own
+    /// still makes the profile's).
+    pub fn bridge(&self) -> String {
+        std::env::var("ENGINE_BRIDGE").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| self.profile.bridge.clone())
+    }
+
     pub async fn connect(docker_host: String, cli: String, profile: Profile) -> anyhow::Result<Engine> {
         let host = Host::parse(&docker_host, Path::new(&profile.default_socket))?;
         let api = Client::new(host)?;
@@ -51,14 +58,7 @@ impl Engine {
             .get_json("/version")
             .await
             .with_context(|| format!("the engine at {docker_host} does not answer GET /version"))?;
-        Ok(Engine {
-            api,
-            docker_host,
-            cli,
-            profile,
-            version,
-            serial: AtomicU32::new(0),
-        })
+        Ok(Engine { api, docker_host, cli, profile, version, serial: AtomicU32::new(0) })
     }
 
     /// The engine's oldest API version, as it reports it (1.9 for a 2014 engine, which does

@@ -27,8 +27,8 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Expected>, String> {
         let (Some(id), Some(status)) = (fields.next(), fields.next()) else {
             return Err(format!("expectations line {}: expected `id status`", n + 1));
         };
-        let status = Status::parse(status)
-            .ok_or_else(|| format!("expectations line {}: unknown status {status:?}", n + 1))?;
+        let status =
+            Status::parse(status).ok_or_else(|| format!("expectations line {}: unknown status {status:?}", n + 1))?;
         if map.insert(id.to_string(), Expected { status, note: note.to_string() }).is_some() {
             return Err(format!("expectations line {}: {id} listed twice", n + 1));
         }
@@ -43,10 +43,10 @@ pub fn render(rows: &[Row], engine: &str, old: &BTreeMap<String, Expected>) -> S
          # not a pass. A run that differs fails. Regenerate after a real change (see README).\n"
     );
     for row in rows {
-        let note = old.get(&row.id).filter(|e| e.status == row.status && !e.note.is_empty());
-        match note {
-            Some(e) => {
-                let _ = writeln!(out, "{} {}  # {}", row.id, row.status.as_str(), e.note);
+        let kept = old.get(&row.id).filter(|e| e.status == row.status && !e.note.is_empty()).map(|e| e.note.clone());
+        match kept.or_else(|| run_note(row)) {
+            Some(note) => {
+                let _ = writeln!(out, "{} {}  # {}", row.id, row.status.as_str(), note);
             }
             None => {
                 let _ = writeln!(out, "{} {}", row.id, row.status.as_str());
@@ -54,6 +54,23 @@ pub fn render(rows: &[Row], engine: &str, old: &BTreeMap<String, Expected>) -> S
         }
     }
     out
+}
+
+/// For a skipped or failed id with no note yet: the first line of the run's reason, with the
+/// kind of skip, short enough for one line of the file.
+fn run_note(row: &Row) -> Option<String> {
+    if !matches!(row.status, Status::Skipped | Status::Failed) {
+        return None;
+    }
+    let first = row.reason.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let mut note: String = first.replace('#', "no.").chars().take(200).collect();
+    if note.len() < first.len() {
+        note.push('…');
+    }
+    Some(match row.skip_kind {
+        Some(kind) => format!("{}: {note}", format!("{kind:?}").to_lowercase()),
+        None => note,
+    })
 }
 
 /// Every difference between a run and the expectations, worded for the person fixing it.
@@ -64,13 +81,8 @@ pub fn differences(rows: &[Row], expected: &BTreeMap<String, Expected>) -> Vec<S
         if want == row.status {
             continue;
         }
-        let better = row.status == Status::Passed
-            || (row.status != Status::Failed && want == Status::Failed);
-        let reason = if row.reason.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", row.reason)
-        };
+        let better = row.status == Status::Passed || (row.status != Status::Failed && want == Status::Failed);
+        let reason = if row.reason.is_empty() { String::new() } else { format!(": {}", row.reason) };
         if better {
             out.push(format!(
                 "{}: expected {}, now {} (update the expectations){reason}",
@@ -87,13 +99,8 @@ pub fn differences(rows: &[Row], expected: &BTreeMap<String, Expected>) -> Vec<S
             ));
         }
     }
-    for id in expected
-        .keys()
-        .filter(|id| !rows.iter().any(|r| &r.id == *id))
-    {
-        out.push(format!(
-            "{id}: in the expectations but not in the catalogue"
-        ));
+    for id in expected.keys().filter(|id| !rows.iter().any(|r| &r.id == *id)) {
+        out.push(format!("{id}: in the expectations but not in the catalogue"));
     }
     out
 }
@@ -120,12 +127,8 @@ mod tests {
     fn differences_in_both_directions() {
         let expected = parse("# c\na passed\nb failed  # known divergence\nc passed\ngone uncovered\n").unwrap();
         assert_eq!(expected["b"].note, "known divergence");
-        let rows = [
-            row("a", Status::Passed),
-            row("b", Status::Passed),
-            row("c", Status::Failed),
-            row("d", Status::Uncovered),
-        ];
+        let rows =
+            [row("a", Status::Passed), row("b", Status::Passed), row("c", Status::Failed), row("d", Status::Uncovered)];
         let diffs = differences(&rows, &expected);
         assert_eq!(diffs.len(), 3, "{diffs:?}");
         assert!(diffs[0].starts_with("b: expected failed, now passed"));

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: conformance [--engine NAME|PROFILE] [--report-dir DIR] [--expect FILE] \
 [--update-expectations] [--only TEXT] [--jobs N] [--list]
-environment: DOCKER_HOST (required), DOCKER_CLI (default docker), DAEMON_BIN (the engine's daemon\nprogram, default from the profile), ENGINE (default berth), REGISTRY_URL, INDEX_URL";
+environment: DOCKER_HOST (required), DOCKER_CLI (default docker), DAEMON_BIN (the engine's daemon\nprogram, default from the profile), ENGINE (default berth), ENGINE_BRIDGE (the\nbridge the engine was started on, when not its profile's), REGISTRY_URL, INDEX_URL";
 
 /// How long one case may take before it counts as failed.
 const CASE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -48,10 +48,7 @@ fn options() -> anyhow::Result<Options> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .with_context(|| format!("{name} needs a value\n{USAGE}"))
-        };
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value\n{USAGE}"));
         match arg.as_str() {
             "--engine" => o.engine = value("--engine")?,
             "--report-dir" => o.report_dir = value("--report-dir")?.into(),
@@ -77,9 +74,9 @@ async fn main() -> anyhow::Result<()> {
     let selected: Vec<&'static cases::Case> = cases::all()
         .into_iter()
         .filter(|c| {
-            o.only.as_ref().is_none_or(|t| {
-                c.name.contains(t.as_str()) || c.ids.iter().any(|id| id.contains(t.as_str()))
-            })
+            o.only
+                .as_ref()
+                .is_none_or(|t| c.name.contains(t.as_str()) || c.ids.iter().any(|id| id.contains(t.as_str())))
         })
         .collect();
     if o.list {
@@ -89,8 +86,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let profile = profile::Profile::load(&o.engine)?;
-    let docker_host =
-        std::env::var("DOCKER_HOST").context("DOCKER_HOST must name the engine under test")?;
+    let docker_host = std::env::var("DOCKER_HOST").context("DOCKER_HOST must name the engine under test")?;
     let cli = std::env::var("DOCKER_CLI").unwrap_or_else(|_| "docker".into());
     let engine = Arc::new(Engine::connect(docker_host, cli, profile).await?);
     let started = Instant::now();
@@ -99,7 +95,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(text) = o.expect.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
         let known = expect::parse(&text).map_err(anyhow::Error::msg)?;
         for row in &mut rows {
-            row.known = known.get(&row.id).filter(|k| k.status == row.status).map(|k| k.note.clone()).unwrap_or_default();
+            row.known =
+                known.get(&row.id).filter(|k| k.status == row.status).map(|k| k.note.clone()).unwrap_or_default();
         }
     }
     let report = Report {
@@ -123,11 +120,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_cases(
-    engine: &Arc<Engine>,
-    selected: &[&'static cases::Case],
-    jobs: usize,
-) -> Vec<CaseResult> {
+async fn run_cases(engine: &Arc<Engine>, selected: &[&'static cases::Case], jobs: usize) -> Vec<CaseResult> {
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut set = tokio::task::JoinSet::new();
     for (index, case) in selected.iter().copied().enumerate() {
@@ -135,22 +128,14 @@ async fn run_cases(
         let permits = permits.clone();
         set.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            let outcome =
-                match tokio::time::timeout(CASE_TIMEOUT, tokio::spawn((case.run)(engine))).await {
-                    Err(_) => Outcome::Failed(format!("did not finish within {CASE_TIMEOUT:?}")),
-                    Ok(Err(join)) => Outcome::Failed(format!("the case panicked: {join}")),
-                    Ok(Ok(Err(e))) => Outcome::Failed(format!("{e:#}")),
-                    Ok(Ok(Ok(outcome))) => outcome,
-                };
+            let outcome = match tokio::time::timeout(CASE_TIMEOUT, tokio::spawn((case.run)(engine))).await {
+                Err(_) => Outcome::Failed(format!("did not finish within {CASE_TIMEOUT:?}")),
+                Ok(Err(join)) => Outcome::Failed(format!("the case panicked: {join}")),
+                Ok(Ok(Err(e))) => Outcome::Failed(format!("{e:#}")),
+                Ok(Ok(Ok(outcome))) => outcome,
+            };
             eprintln!("{:<8} {}", label(&outcome), case.name);
-            (
-                index,
-                CaseResult {
-                    name: case.name,
-                    ids: case.ids,
-                    outcome,
-                },
-            )
+            (index, CaseResult { name: case.name, ids: case.ids, outcome })
         });
     }
     let mut results: Vec<(usize, CaseResult)> = set.join_all().await;
@@ -180,8 +165,10 @@ fn check_expectations(report: &Report, path: &PathBuf, update: bool, partial: bo
         println!("expectations written to {}", path.display());
         return Ok(());
     }
-    let rows: Vec<_> = report.rows.iter().filter(|r| !partial || r.status != outcome::Status::Uncovered).cloned().collect();
-    let expected = if partial { old.into_iter().filter(|(id, _)| rows.iter().any(|r| &r.id == id)).collect() } else { old };
+    let rows: Vec<_> =
+        report.rows.iter().filter(|r| !partial || r.status != outcome::Status::Uncovered).cloned().collect();
+    let expected =
+        if partial { old.into_iter().filter(|(id, _)| rows.iter().any(|r| &r.id == id)).collect() } else { old };
     let diffs = expect::differences(&rows, &expected);
     if diffs.is_empty() {
         println!("every id matches {}", path.display());

@@ -47,14 +47,7 @@ impl Status {
     }
 
     pub fn parse(text: &str) -> Option<Status> {
-        [
-            Status::Passed,
-            Status::Skipped,
-            Status::Failed,
-            Status::Uncovered,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        [Status::Passed, Status::Skipped, Status::Failed, Status::Uncovered].into_iter().find(|s| s.as_str() == text)
     }
 
     /// An id's status from its cases' outcomes: any failure fails it; otherwise any pass

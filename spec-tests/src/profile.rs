@@ -8,6 +8,12 @@ pub struct Profile {
     pub name: String,
     pub default_socket: String,
     pub tcp_port: u16,
+    /// The bridge the daemon makes and plugs containers into by default.
+    #[serde(default)]
+    pub bridge: String,
+    /// The lowest host port the engine picks for `-p PORT`.
+    #[serde(default)]
+    pub first_dynamic_port: u16,
     pub daemon: Vec<String>,
     pub launch: Launch,
 }
@@ -19,12 +25,14 @@ pub struct Launch {
     /// Files to write in the case's directory first, by name.
     #[serde(default)]
     pub files: std::collections::BTreeMap<String, String>,
+    /// Arguments that keep a case's daemon off the host's network (no bridge, no iptables);
+    /// left out when the case gives its daemon a network namespace of its own.
+    #[serde(default)]
+    pub network: Vec<String>,
 }
 
-const BUILT_IN: &[(&str, &str)] = &[
-    ("berth", include_str!("../profiles/berth.toml")),
-    ("moby", include_str!("../profiles/moby.toml")),
-];
+const BUILT_IN: &[(&str, &str)] =
+    &[("berth", include_str!("../profiles/berth.toml")), ("moby", include_str!("../profiles/moby.toml"))];
 
 impl Profile {
     /// A built-in profile by engine name, or a profile file by path.

@@ -49,10 +49,7 @@ pub fn rows(catalogue: &[Entry], results: &[CaseResult]) -> Vec<Row> {
     catalogue
         .iter()
         .map(|entry| {
-            let mine: Vec<&CaseResult> = results
-                .iter()
-                .filter(|r| r.ids.contains(&entry.id.as_str()))
-                .collect();
+            let mine: Vec<&CaseResult> = results.iter().filter(|r| r.ids.contains(&entry.id.as_str())).collect();
             let outcomes: Vec<&Outcome> = mine.iter().map(|r| &r.outcome).collect();
             let status = Status::of(&outcomes);
             let (skip_kind, reason) = explain(&mine, status);
@@ -85,34 +82,18 @@ fn explain(results: &[&CaseResult], status: Status) -> (Option<SkipKind>, String
             _ => None,
         })
         .collect();
-    (
-        if status == Status::Skipped {
-            kind
-        } else {
-            None
-        },
-        reasons.join("; "),
-    )
+    (if status == Status::Skipped { kind } else { None }, reasons.join("; "))
 }
 
 pub fn summary(rows: &[Row]) -> BTreeMap<String, BTreeMap<Status, usize>> {
     let mut summary: BTreeMap<String, BTreeMap<Status, usize>> = BTreeMap::new();
     for row in rows {
-        *summary
-            .entry(row.area.clone())
-            .or_default()
-            .entry(row.status)
-            .or_default() += 1;
+        *summary.entry(row.area.clone()).or_default().entry(row.status).or_default() += 1;
     }
     summary
 }
 
-const STATUSES: [Status; 4] = [
-    Status::Passed,
-    Status::Failed,
-    Status::Skipped,
-    Status::Uncovered,
-];
+const STATUSES: [Status; 4] = [Status::Passed, Status::Failed, Status::Skipped, Status::Uncovered];
 
 /// The per-area table printed at the end of a run.
 pub fn summary_text(report: &Report) -> String {
@@ -132,19 +113,8 @@ pub fn summary_text(report: &Report) -> String {
     );
     let mut totals = [0usize; 4];
     for (area, counts) in &report.summary {
-        let n: Vec<usize> = STATUSES
-            .iter()
-            .map(|s| counts.get(s).copied().unwrap_or(0))
-            .collect();
-        let _ = writeln!(
-            out,
-            "{area:<12}{:>8}{:>8}{:>8}{:>10}{:>7}",
-            n[0],
-            n[1],
-            n[2],
-            n[3],
-            n.iter().sum::<usize>()
-        );
+        let n: Vec<usize> = STATUSES.iter().map(|s| counts.get(s).copied().unwrap_or(0)).collect();
+        let _ = writeln!(out, "{area:<12}{:>8}{:>8}{:>8}{:>10}{:>7}", n[0], n[1], n[2], n[3], n.iter().sum::<usize>());
         for (t, v) in totals.iter_mut().zip(&n) {
             *t += v;
         }
@@ -171,26 +141,22 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(
         out,
         "Engine version {}, API {} (minimum {}), reached at `{}` with CLI `{}`.\n",
-        report.engine_version,
-        report.api_version,
-        report.min_api_version,
-        report.docker_host,
-        report.cli
+        report.engine_version, report.api_version, report.min_api_version, report.docker_host, report.cli
     );
     let _ = writeln!(out, "```\n{}```\n", summary_text(report));
     let mut area = "";
     for row in &report.rows {
         if row.area != area {
             area = &row.area;
-            let _ = writeln!(out, "\n## {area}\n\n| id | status | section | title | reason |\n| --- | --- | --- | --- | --- |");
+            let _ = writeln!(
+                out,
+                "\n## {area}\n\n| id | status | section | title | reason |\n| --- | --- | --- | --- | --- |"
+            );
         }
         let status = match row.skip_kind {
             Some(kind) => format!(
                 "skipped ({})",
-                serde_json::to_value(kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
+                serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
             ),
             None => row.status.as_str().to_string(),
         };

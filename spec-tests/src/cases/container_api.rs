@@ -368,8 +368,10 @@ pub async fn restart(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 pub async fn kill(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let name = e.unique("apikill");
     cleaning(&e, &[&name], async {
-        detach(&e, &name, &[IMAGE, "sh", "-c", "trap 'echo usr1' USR1; trap '' TERM; while :; do sleep 0.2; done"])
-            .await?;
+        let script = "trap 'echo usr1' USR1; trap '' TERM; echo ready; while :; do sleep 0.2; done";
+        detach(&e, &name, &[IMAGE, "sh", "-c", script]).await?;
+        // PID 1 ignores a signal it has no handler for: wait until the trap is set.
+        super::containers::logs_contain(&e, &name, "ready").await?;
         let reply = post(&e, &format!("/containers/{name}/kill?signal=SIGUSR1")).await?;
         ensure!(reply.status == StatusCode::NO_CONTENT, "kill with a signal answered {}", reply.status);
         super::containers::logs_contain(&e, &name, "usr1").await?;

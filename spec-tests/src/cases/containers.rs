@@ -74,6 +74,8 @@ pub static CASES: &[Case] = &[
     case!("inspect --format", ["cli.inspect.opt.format"], inspect_format),
     case!("inspect -format", ["cli.inspect.format-single-dash"], inspect_single_dash),
     case!("port not published", ["cli.port.not-published"], port_not_published),
+    case!("restart on-failure", ["modern.run.restart-on-failure"], restart_on_failure),
+    case!("restart always until stopped", ["modern.run.restart-always"], restart_always),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -569,8 +571,14 @@ pub async fn start_interactive(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 pub async fn stop_sigterm(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let name = e.unique("sigterm");
     cleaning(&e, &[&name], async {
-        detach(&e, &name, &[IMAGE, "sh", "-c", "trap 'echo handled; exit 0' TERM; while :; do sleep 0.2; done"])
-            .await?;
+        detach(
+            &e,
+            &name,
+            &[IMAGE, "sh", "-c", "trap 'echo handled; exit 0' TERM; echo ready; while :; do sleep 0.2; done"],
+        )
+        .await?;
+        // PID 1 ignores a signal it has no handler for: wait until the trap is set.
+        logs_contain(&e, &name, "ready").await?;
         e.cli(&["stop", &name]).await?.success()?;
         ensure!(exit_code(&e, &name).await? == 0, "the container did not exit through its handler");
         logs_contain(&e, &name, "handled").await?;
@@ -644,7 +652,9 @@ pub async fn kill_default(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 pub async fn kill_signal(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let name = e.unique("killusr1");
     cleaning(&e, &[&name], async {
-        detach(&e, &name, &[IMAGE, "sh", "-c", "trap 'echo usr1' USR1; while :; do sleep 0.2; done"]).await?;
+        detach(&e, &name, &[IMAGE, "sh", "-c", "trap 'echo usr1' USR1; echo ready; while :; do sleep 0.2; done"])
+            .await?;
+        logs_contain(&e, &name, "ready").await?;
         e.cli(&["kill", "-s", "SIGUSR1", &name]).await?.success()?;
         logs_contain(&e, &name, "usr1").await?;
         let number = libc::SIGUSR1.to_string();
@@ -1106,9 +1116,10 @@ pub async fn ids_format(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 /// file system changes are still there.
 pub async fn states(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let name = e.unique("states");
-    let script = "echo data > /kept; trap 'exit 3' USR1; while :; do sleep 0.2; done";
+    let script = "echo data > /kept; trap 'exit 3' USR1; echo ready; while :; do sleep 0.2; done";
     cleaning(&e, &[&name], async {
         detach(&e, &name, &[IMAGE, "sh", "-c", script]).await?;
+        logs_contain(&e, &name, "ready").await?;
         let state = inspect(&e, &name).await?["State"].clone();
         ensure!(
             state["Running"] == Value::Bool(true) && state["Pid"].as_u64().unwrap_or(0) > 0,
@@ -1305,6 +1316,52 @@ pub async fn port_not_published(e: Arc<Engine>) -> anyhow::Result<Outcome> {
             "{}",
             run.stderr
         );
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `--restart on-failure:2`: a command failing every time runs three times in all, then the
+/// container stays exited with its code and a restart count of 2.
+pub async fn restart_on_failure(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let name = e.unique("onfailure");
+    cleaning(&e, &[&name], async {
+        detach(&e, &name, &["--restart", "on-failure:2", IMAGE, "sh", "-c", "echo attempt; exit 3"]).await?;
+        let state = eventually("two restarts, then rest", SETTLE, || async {
+            let value = inspect(&e, &name).await?;
+            let settled = value["RestartCount"] == 2
+                && value["State"]["Running"] == Value::Bool(false)
+                && value["State"]["Restarting"] != Value::Bool(true);
+            Ok(settled.then_some(value))
+        })
+        .await?;
+        ensure!(state["State"]["ExitCode"] == 3, "exit code after the last attempt: {}", state["State"]);
+        let logs = logs_contain(&e, &name, "attempt").await?;
+        ensure!(logs.matches("attempt").count() == 3, "three runs expected in the logs: {logs:?}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let later = inspect(&e, &name).await?;
+        ensure!(later["RestartCount"] == 2, "it restarted again: {}", later["RestartCount"]);
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// `--restart always`: a command that exits, even with 0, is started again; `stop` ends that.
+pub async fn restart_always(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let name = e.unique("always");
+    cleaning(&e, &[&name], async {
+        detach(&e, &name, &["--restart", "always", IMAGE, "sh", "-c", "echo up; sleep 1"]).await?;
+        eventually("a restart", SETTLE, || async {
+            Ok(inspect(&e, &name).await?["RestartCount"].as_u64().is_some_and(|n| n >= 1).then_some(()))
+        })
+        .await?;
+        running(&e, &name).await?;
+        e.cli(&["stop", "-t", "1", &name]).await?.success()?;
+        let count = inspect(&e, &name).await?["RestartCount"].clone();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let after = inspect(&e, &name).await?;
+        ensure!(after["State"]["Running"] == Value::Bool(false), "running again after stop: {}", after["State"]);
+        ensure!(after["RestartCount"] == count, "restarted after stop: {} then {}", count, after["RestartCount"]);
         Ok(Outcome::Passed)
     })
     .await

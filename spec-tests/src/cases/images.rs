@@ -944,7 +944,11 @@ pub async fn import_url(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let run = run?.success()?;
     let id = run.stdout.lines().last().unwrap_or("").trim().trim_start_matches("sha256:").to_string();
     let result = async {
-        ensure!(id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit()), "import did not print an id: {}", run.stdout);
+        ensure!(
+            id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "import did not print an id: {}",
+            run.stdout
+        );
         let inspect: Value = e.get(&format!("/images/{id}/json")).await?.json()?;
         let tags = inspect.get("RepoTags").and_then(Value::as_array).map_or(0, |t| t.len());
         ensure!(tags == 0, "the imported image has names: {inspect}");

@@ -561,9 +561,10 @@ pub async fn memory_limit(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 /// rss and total_rss grow when the container allocates memory.
 pub async fn memory_grows(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let name = e.unique("memgrow");
-    let script = "trap 'x=$(yes aaaaaaaaaaaaaaa | head -c 60000000); echo allocated' USR1; while :; do sleep 0.2; done";
+    let script = "trap 'x=$(yes aaaaaaaaaaaaaaa | head -c 60000000); echo allocated' USR1; echo ready; while :; do sleep 0.2; done";
     cleaning(&e, &[&name], async {
         detach(&e, &name, &[IMAGE, "sh", "-c", script]).await?;
+        super::containers::logs_contain(&e, &name, "ready").await?;
         let dir = match v1_group(&e, &name, "memory").await? {
             Ok(dir) => dir,
             Err(outcome) => return Ok(outcome),
@@ -624,9 +625,10 @@ pub async fn cpu_shares(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 /// The blkio group counts the container's I/O in the documented files.
 pub async fn blkio(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let name = e.unique("blkio");
-    let script = "trap 'dd if=/dev/zero of=/written bs=1M count=20 oflag=direct; sync; echo wrote' USR1; while :; do sleep 0.2; done";
+    let script = "trap 'dd if=/dev/zero of=/written bs=1M count=20 oflag=direct; sync; echo wrote' USR1; echo ready; while :; do sleep 0.2; done";
     cleaning(&e, &[&name], async {
         detach(&e, &name, &[IMAGE, "sh", "-c", script]).await?;
+        super::containers::logs_contain(&e, &name, "ready").await?;
         let dir = match v1_group(&e, &name, "blkio").await? {
             Ok(dir) => dir,
             Err(outcome) => return Ok(outcome),

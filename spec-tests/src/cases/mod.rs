@@ -6,13 +6,17 @@ mod api_system;
 mod attach;
 mod cli_system;
 mod client_library;
+mod compose;
 mod container_api;
 mod container_fs;
 mod containers;
 mod daemon;
 mod images;
 mod isolation;
+mod network;
+mod registry;
 mod run_options;
+mod volumes;
 
 use crate::engine::Engine;
 use crate::outcome::Outcome;
@@ -29,7 +33,12 @@ pub fn all() -> Vec<&'static Case> {
         .chain(container_fs::CASES)
         .chain(container_api::CASES)
         .chain(isolation::CASES)
-        .chain(client_library::CASES).collect()
+        .chain(client_library::CASES)
+        .chain(network::CASES)
+        .chain(volumes::CASES)
+        .chain(compose::CASES)
+        .chain(registry::CASES)
+        .collect()
 }
 
 pub type CaseFuture = Pin<Box<dyn Future<Output = anyhow::Result<Outcome>> + Send>>;
