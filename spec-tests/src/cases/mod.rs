@@ -14,7 +14,6 @@ mod daemon;
 mod images;
 mod isolation;
 mod network;
-mod registry;
 mod run_options;
 mod volumes;
 
@@ -37,7 +36,6 @@ pub fn all() -> Vec<&'static Case> {
         .chain(network::CASES)
         .chain(volumes::CASES)
         .chain(compose::CASES)
-        .chain(registry::CASES)
         .collect()
 }
 
