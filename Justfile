@@ -49,6 +49,13 @@ conformance-moby: build fixtures
 conformance-moby-update: build fixtures
     scripts/conformance-moby.sh update
 
+# berth and moby in the same run, side by side: reports/conformance/compare.{md,html} list
+# every id where they differ (a difference from an engine's expectations does not stop it).
+conformance-compare: build fixtures
+    -scripts/conformance.sh
+    -scripts/conformance-moby.sh
+    {{bin}}/conformance compare reports/conformance/berth.json reports/conformance/moby.json
+
 # Fuzz every target for FUZZ_SECONDS (default 60) each.
 fuzz:
     scripts/fuzz.sh

@@ -1,12 +1,14 @@
 //! `conformance`: runs the catalogue's cases against the engine at DOCKER_HOST with the CLI at
-//! DOCKER_CLI, writes reports/conformance/<engine>.{json,md}, prints a summary per area, and
-//! (with --expect) fails when the result differs from the recorded expectations.
+//! DOCKER_CLI, writes reports/conformance/<engine>.{json,md,html}, prints a summary per area,
+//! and (with --expect) fails when the result differs from the recorded expectations.
+//! `conformance compare A.json B.json [DIR]` puts two engines' reports side by side.
 
 mod cases;
 mod catalogue;
 mod daemon;
 mod engine;
 mod expect;
+mod html;
 mod outcome;
 mod profile;
 mod report;
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: conformance [--engine NAME|PROFILE] [--report-dir DIR] [--expect FILE] \
-[--update-expectations] [--only TEXT] [--jobs N] [--list]
+[--update-expectations] [--only TEXT] [--skip TEXT]... [--jobs N] [--list]
 environment: DOCKER_HOST (required), DOCKER_CLI (default docker), DAEMON_BIN (the engine's daemon\nprogram, default from the profile), ENGINE (default berth), ENGINE_BRIDGE (the\nbridge the engine was started on, when not its profile's), REGISTRY_URL, INDEX_URL";
 
 /// How long one case may take before it counts as failed.
@@ -32,6 +34,8 @@ struct Options {
     expect: Option<PathBuf>,
     update: bool,
     only: Option<String>,
+    /// Cases whose name or an id contains one of these are left out (vm/ runs a fast subset).
+    skip: Vec<String>,
     jobs: usize,
     list: bool,
 }
@@ -43,6 +47,7 @@ fn options() -> anyhow::Result<Options> {
         expect: None,
         update: false,
         only: None,
+        skip: Vec::new(),
         jobs: 4,
         list: false,
     };
@@ -55,6 +60,7 @@ fn options() -> anyhow::Result<Options> {
             "--expect" => o.expect = Some(value("--expect")?.into()),
             "--update-expectations" => o.update = true,
             "--only" => o.only = Some(value("--only")?),
+            "--skip" => o.skip.push(value("--skip")?),
             "--jobs" => o.jobs = value("--jobs")?.parse().context("--jobs takes a number")?,
             "--list" => o.list = true,
             "-h" | "--help" => {
@@ -69,15 +75,14 @@ fn options() -> anyhow::Result<Options> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("compare") {
+        return compare(std::env::args().skip(2).collect());
+    }
     let o = options()?;
     let catalogue = catalogue::load();
     let selected: Vec<&'static cases::Case> = cases::all()
         .into_iter()
-        .filter(|c| {
-            o.only
-                .as_ref()
-                .is_none_or(|t| c.name.contains(t.as_str()) || c.ids.iter().any(|id| id.contains(t.as_str())))
-        })
+        .filter(|c| o.only.as_ref().is_none_or(|t| matches(c, t)) && !o.skip.iter().any(|t| matches(c, t)))
         .collect();
     if o.list {
         for case in &selected {
@@ -115,9 +120,38 @@ async fn main() -> anyhow::Result<()> {
     print!("{}", report::summary_text(&report));
     println!("report: {}/{}.md", o.report_dir.display(), report.engine);
     if let Some(path) = &o.expect {
-        check_expectations(&report, path, o.update, o.only.is_some())?;
+        check_expectations(&report, path, o.update, o.only.is_some() || !o.skip.is_empty())?;
     }
     Ok(())
+}
+
+/// `compare A.json B.json [DIR]`: writes DIR/compare.md and compare.html (DIR defaults to the
+/// first report's directory) and prints the Markdown.
+fn compare(args: Vec<String>) -> anyhow::Result<()> {
+    let [a, b, rest @ ..] = args.as_slice() else {
+        bail!("usage: conformance compare A.json B.json [DIR]");
+    };
+    let read = |path: &str| -> anyhow::Result<Report> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the report {path}"))?;
+        serde_json::from_str(&text).with_context(|| format!("{path} is not a conformance report"))
+    };
+    let (a_report, b_report) = (read(a)?, read(b)?);
+    let dir = rest
+        .first()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(a).parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")));
+    let comparison = html::compare(&a_report, &b_report);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("compare.md"), &comparison.markdown)?;
+    std::fs::write(dir.join("compare.html"), &comparison.html)?;
+    print!("{}", comparison.markdown);
+    println!("comparison: {}/compare.html ({} ids differ)", dir.display(), comparison.differing);
+    Ok(())
+}
+
+/// Whether a case's name or one of its ids contains `text`.
+fn matches(case: &cases::Case, text: &str) -> bool {
+    case.name.contains(text) || case.ids.iter().any(|id| id.contains(text))
 }
 
 async fn run_cases(engine: &Arc<Engine>, selected: &[&'static cases::Case], jobs: usize) -> Vec<CaseResult> {
@@ -159,7 +193,7 @@ fn check_expectations(report: &Report, path: &PathBuf, update: bool, partial: bo
     };
     if update {
         if partial {
-            bail!("--update-expectations needs a full run (no --only)");
+            bail!("--update-expectations needs a full run (no --only or --skip)");
         }
         std::fs::write(path, expect::render(&report.rows, &report.engine, &old))?;
         println!("expectations written to {}", path.display());

@@ -1,31 +1,31 @@
 //! The report: every catalogue id with its status and reason, as JSON for tools and Markdown
-//! for people, plus a one-screen summary per area.
+//! and Markdown and HTML for people, plus a one-screen summary per area.
 
 use crate::catalogue::Entry;
 use crate::outcome::{Outcome, SkipKind, Status};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     pub id: String,
     pub area: String,
     pub section: String,
     pub title: String,
     pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_kind: Option<SkipKind>,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
     pub cases: Vec<String>,
     /// Why this engine is known not to pass this id, from its expectations file.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub known: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub engine: String,
     pub engine_version: String,
@@ -176,5 +176,6 @@ pub fn write(report: &Report, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     std::fs::write(dir.join(format!("{}.json", report.engine)), json)?;
-    std::fs::write(dir.join(format!("{}.md", report.engine)), markdown(report))
+    std::fs::write(dir.join(format!("{}.md", report.engine)), markdown(report))?;
+    std::fs::write(dir.join(format!("{}.html", report.engine)), crate::html::page(report))
 }
