@@ -66,6 +66,7 @@ fn daemon(flags: &Parsed) -> i32 {
         dns: flags.all("dns").to_vec(),
         mtu: value("mtu"),
         api_enable_cors: bool_flag("api-enable-cors"),
+        index: value("index"),
     };
     let result = berth_daemon::Config::from_flags(daemon_flags)
         .map_err(|e| e.to_string())

@@ -36,6 +36,7 @@ pub static GLOBAL_FLAGS: &[Flag] = &[
     Flag::boolean(Some('r'), "restart", true, "Restart containers that were running when the daemon stopped"),
     Flag::value(Some('s'), "storage-driver", "", "Use this storage driver (overlay or vfs)"),
     Flag::value(None, "mtu", "0", "MTU of containers' network interfaces; 0 follows the default route's interface"),
+    Flag::value(None, "index", "", "Default index (http://HOST:PORT) for names with no registry host; BERTH_INDEX sets it too"),
 ];
 
 /// What the command line asks for.

@@ -29,6 +29,8 @@ pub struct Config {
     pub dns: Vec<IpAddr>,
     pub mtu: u32,
     pub api_enable_cors: bool,
+    /// `--index` (or `BERTH_INDEX`): the default index for names with no registry host.
+    pub index: Option<String>,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             dns: Vec::new(),
             mtu: 0,
             api_enable_cors: false,
+            index: None,
         }
     }
 }
@@ -68,6 +71,8 @@ pub enum ConfigError {
     Dns(String),
     #[error("invalid --mtu {0:?}: expected a number of bytes")]
     Mtu(String),
+    #[error("invalid --index {0:?}: expected http://HOST:PORT")]
+    Index(String),
     #[error("unknown storage driver {0:?}: choose overlay or vfs")]
     StorageDriver(String),
 }
@@ -89,6 +94,7 @@ pub struct Flags {
     pub dns: Vec<String>,
     pub mtu: Option<String>,
     pub api_enable_cors: bool,
+    pub index: Option<String>,
 }
 
 pub const STORAGE_DRIVERS: &[&str] = &["overlay", "vfs"];
@@ -123,6 +129,12 @@ impl Config {
             Some(m) => m.parse().map_err(|_| ConfigError::Mtu(m))?,
             None => 0,
         };
+        let index = nonempty(flags.index).or_else(|| std::env::var("BERTH_INDEX").ok().filter(|i| !i.is_empty()));
+        if let Some(index) = &index {
+            if !index.starts_with("http://") || index.len() <= "http://".len() {
+                return Err(ConfigError::Index(index.clone()));
+            }
+        }
         let defaults = Config::default();
         Ok(Config {
             hosts,
@@ -139,6 +151,7 @@ impl Config {
             dns,
             mtu,
             api_enable_cors: flags.api_enable_cors,
+            index,
         })
     }
 

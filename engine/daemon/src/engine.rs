@@ -26,6 +26,8 @@ pub struct Engine {
     pub(crate) execs: std::sync::Mutex<std::collections::HashMap<String, crate::containers::attach::ExecRecord>>,
     /// Bridges, addresses, published ports, links and user networks.
     pub(crate) net: Arc<berth_network::Controller>,
+    /// Pulls, pushes, logins and searches, made on first use.
+    distribution: std::sync::OnceLock<Arc<berth_registry::distribution::Distributor>>,
 }
 
 impl Engine {
@@ -50,6 +52,7 @@ impl Engine {
             exe,
             execs: Default::default(),
             net: Arc::new(net),
+            distribution: std::sync::OnceLock::new(),
         }
     }
 
@@ -87,6 +90,13 @@ impl Engine {
 
     pub fn images(&self) -> &Arc<Store> {
         &self.images
+    }
+
+    /// The distribution client, with the daemon's default index.
+    pub fn distribution(&self) -> &Arc<berth_registry::distribution::Distributor> {
+        self.distribution.get_or_init(|| {
+            Arc::new(berth_registry::distribution::Distributor::new(self.images.clone(), self.config.index.clone()))
+        })
     }
 
     /// The container made from an image, if any (it blocks the image's removal).
@@ -164,7 +174,11 @@ impl Engine {
             os_version,
             os_type: "linux".into(),
             architecture: std::env::consts::ARCH.into(),
-            index_server_address: "https://index.docker.io/v1/".into(),
+            index_server_address: self
+                .config
+                .index
+                .as_ref()
+                .map_or_else(|| "https://index.docker.io/v1/".into(), |i| format!("{}/v1/", i.trim_end_matches('/'))),
             ncpu: host::cpu_count(),
             mem_total: host::mem_total(),
             docker_root_dir: self.config.graph.display().to_string(),

@@ -2,6 +2,7 @@
 //! The berth daemon: guards (root, graph lock, pid file), listeners, and the Remote API server
 //! over the engine's state. `run` is what `berth -d` calls.
 
+pub mod build;
 pub mod config;
 pub mod containers;
 pub mod engine;

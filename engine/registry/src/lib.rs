@@ -13,6 +13,7 @@
 //! before the other server of a pair is configured.
 
 mod client;
+pub mod distribution;
 mod error;
 mod fsio;
 mod htpasswd;

@@ -1,10 +1,12 @@
 //! The command table: every command of 5.1 with its usage line, description and flags, and
 //! the dispatch from the first word to the command's function.
 
+mod build;
 mod containers;
 mod images;
 mod inspect;
 mod network;
+mod registry;
 mod run;
 mod system;
 mod volume;
@@ -37,7 +39,7 @@ const fn command(name: &'static str, usage: &'static str, about: &'static str) -
 #[rustfmt::skip]
 pub static COMMANDS: &[Command] = &[
     Command { run: Some(run::attach_cmd), flags: run::ATTACH_FLAGS, ..command("attach", "[OPTIONS] CONTAINER", "Attach to a running container") },
-    command("build", "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile"),
+    Command { run: Some(build::build), flags: build::FLAGS, ..command("build", "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile") },
     Command { run: Some(containers::commit), flags: containers::COMMIT_FLAGS, ..command("commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes") },
     Command { run: Some(containers::cp), ..command("cp", "CONTAINER:PATH HOSTPATH", "Copy files or folders from a container's file system to the host") },
     Command { run: Some(run::create_cmd), flags: run::RUN_FLAGS, interspersed: false, ..command("create", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container") },
@@ -50,24 +52,25 @@ pub static COMMANDS: &[Command] = &[
     Command { run: Some(images::images), flags: images::IMAGES_FLAGS, ..command("images", "[OPTIONS] [NAME]", "List images") },
     Command { run: Some(images::import), flags: images::IMPORT_FLAGS, ..command("import", "URL|- [REPOSITORY[:TAG]]", "Create a new file system image from the contents of a tarball") },
     Command { run: Some(system::info), ..command("info", "", "Display system-wide information") },
-    command("insert", "IMAGE URL PATH", "Insert a file in an image"),
+    Command { run: Some(registry::insert), ..command("insert", "IMAGE URL PATH", "Insert a file in an image") },
     Command { run: Some(inspect::inspect), flags: inspect::FLAGS, ..command("inspect", "CONTAINER|IMAGE [CONTAINER|IMAGE...]", "Return low-level information on a container or image") },
     Command { run: Some(containers::kill), flags: containers::KILL_FLAGS, ..command("kill", "[OPTIONS] CONTAINER [CONTAINER...]", "Kill a running container") },
     Command { run: Some(images::load), flags: images::LOAD_FLAGS, ..command("load", "", "Load an image from a tar archive on standard input") },
-    command("login", "[OPTIONS] [SERVER]", "Register or log in to a registry server"),
+    Command { run: Some(registry::login), flags: registry::LOGIN_FLAGS, ..command("login", "[OPTIONS] [SERVER]", "Register or log in to a registry server") },
+    Command { run: Some(registry::logout), ..command("logout", "[SERVER]", "Log out from a registry server") },
     Command { run: Some(containers::logs), flags: containers::LOGS_FLAGS, ..command("logs", "[OPTIONS] CONTAINER", "Fetch the logs of a container") },
     Command { run: Some(network::network), flags: network::FLAGS, interspersed: false, ..command("network", "COMMAND", "Manage networks") },
     Command { run: Some(containers::port), ..command("port", "CONTAINER PRIVATE_PORT", "Look up the public-facing port which is NAT-ed to PRIVATE_PORT") },
     Command { run: Some(containers::ps), flags: containers::PS_FLAGS, ..command("ps", "[OPTIONS]", "List containers") },
-    command("pull", "NAME[:TAG]", "Pull an image or a repository from a registry"),
-    command("push", "NAME[:TAG]", "Push an image or a repository to a registry"),
+    Command { run: Some(registry::pull), flags: registry::PULL_FLAGS, ..command("pull", "NAME[:TAG]", "Pull an image or a repository from a registry") },
+    Command { run: Some(registry::push), flags: registry::PUSH_FLAGS, ..command("push", "NAME[:TAG]", "Push an image or a repository to a registry") },
     Command { run: Some(containers::restart), flags: containers::STOP_FLAGS, ..command("restart", "[OPTIONS] CONTAINER [CONTAINER...]", "Restart a running container") },
     Command { run: Some(containers::rename), ..command("rename", "OLD_NAME NEW_NAME", "Rename a container") },
     Command { run: Some(containers::rm), flags: containers::RM_FLAGS, ..command("rm", "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers") },
     Command { run: Some(images::rmi), flags: images::RMI_FLAGS, ..command("rmi", "IMAGE [IMAGE...]", "Remove one or more images") },
     Command { run: Some(run::run), flags: run::RUN_FLAGS, interspersed: false, ..command("run", "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Run a command in a new container") },
     Command { run: Some(images::save), flags: images::SAVE_FLAGS, ..command("save", "IMAGE [IMAGE...]", "Save images to a tar archive on standard output") },
-    command("search", "TERM", "Search for an image in the index"),
+    Command { run: Some(registry::search), flags: registry::SEARCH_FLAGS, ..command("search", "TERM", "Search for an image in the index") },
     Command { run: Some(run::start_cmd), flags: run::START_FLAGS, ..command("start", "[OPTIONS] CONTAINER [CONTAINER...]", "Start a stopped container") },
     Command { run: Some(containers::stop), flags: containers::STOP_FLAGS, ..command("stop", "[OPTIONS] CONTAINER [CONTAINER...]", "Stop a running container") },
     Command { run: Some(images::tag), flags: images::TAG_FLAGS, ..command("tag", "[OPTIONS] IMAGE [REGISTRYHOST/][USERNAME/]NAME[:TAG]", "Tag an image into a repository") },

@@ -236,6 +236,11 @@ pub fn create_request(flags: &Parsed, command: &'static str) -> Result<(CreateRe
     let mut env = env_files(flags.all("env-file"))?;
     env.extend(flags.all("env").iter().map(|e| expand_env(e)));
     let value = |name: &str| flags.last(name).filter(|v| !v.is_empty()).map(String::from);
+    let number = |name: &str| {
+        let parse =
+            |v: String| v.parse::<i64>().map_err(|_| usage(command, format!("invalid --{name} {v:?}: give a number")));
+        value(name).map(parse).transpose()
+    };
     let memory = value("memory").map(|m| parse_memory(&m)).transpose().map_err(|e| usage(command, e))?.unwrap_or(0);
     let memory_swap = match value("memory-swap").as_deref() {
         Some("-1") => -1,
@@ -307,16 +312,8 @@ pub fn create_request(flags: &Parsed, command: &'static str) -> Result<(CreateRe
         lxc_conf: (!lxc.is_empty()).then(|| serde_json::Value::Array(lxc)),
         memory,
         memory_swap,
-        cpu_shares: value("cpu-shares")
-            .map(|c| c.parse::<i64>())
-            .transpose()
-            .map_err(|_| usage(command, "invalid --cpu-shares: give a number"))?
-            .unwrap_or(0),
-        pids_limit: value("pids-limit")
-            .map(|p| p.parse::<i64>())
-            .transpose()
-            .map_err(|_| usage(command, "invalid --pids-limit: give a number"))?
-            .filter(|p| *p != 0),
+        cpu_shares: number("cpu-shares")?.unwrap_or(0),
+        pids_limit: number("pids-limit")?.filter(|p| *p != 0),
         privileged: flags.bool(spec, "privileged"),
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         links: some_list(flags.all("link")),

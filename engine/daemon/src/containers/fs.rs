@@ -120,6 +120,21 @@ impl Engine {
         id: &str,
         request: &CommitRequest,
     ) -> Result<Arc<berth_image::Image>, ContainerError> {
+        let new =
+            self.commit_container_with(id, |record, image, diff_id| committed_config(record, image, diff_id, request))?;
+        if let Some(repo) = &request.repo {
+            self.images.tag(&new.id, repo, request.tag.as_deref().unwrap_or("latest"), true)?;
+        }
+        Ok(new)
+    }
+
+    /// Stores the container's changes as a layer and an image whose config `make` writes from
+    /// the container, its image and the new layer's diff id. Blocking.
+    pub fn commit_container_with(
+        &self,
+        id: &str,
+        make: impl FnOnce(&Container, &berth_image::Image, &str) -> ImageConfig,
+    ) -> Result<Arc<berth_image::Image>, ContainerError> {
         let record = self.containers.with(id, |e| e.record.clone())?;
         let image = self
             .images
@@ -135,16 +150,11 @@ impl Engine {
             drop(file);
             let mut tar = std::io::BufReader::new(std::fs::File::open(&tar_path).map_err(internal)?);
             let layer = self.images.add_layer(record.layers.last().map(String::as_str), &mut tar, None)?;
-            let bytes =
-                serde_json::to_vec(&committed_config(&record, &image, &layer.diff_id, request)).map_err(internal)?;
+            let bytes = serde_json::to_vec(&make(&record, &image, &layer.diff_id)).map_err(internal)?;
             Ok(self.images.add_image(&bytes)?)
         })();
         let _ = berth_image::fsutil::remove_tree(&scratch);
-        let new = result?;
-        if let Some(repo) = &request.repo {
-            self.images.tag(&new.id, repo, request.tag.as_deref().unwrap_or("latest"), true)?;
-        }
-        Ok(new)
+        result
     }
 
     /// `top`: the container's processes as `ps ARGS` shows them on the host.

@@ -495,7 +495,8 @@ impl Engine {
 
     /// After a daemon restart: reconnect to the monitors of containers that were running;
     /// record the exits of those whose monitor finished meanwhile; mark the rest as ghosts
-    /// and (with `-r`) start them again.
+    /// and (with `-r`) start them again. With `-r=false` nothing that ran before the restart
+    /// runs after it: the containers that outlived the daemon are stopped.
     pub async fn recover_containers(self: &Arc<Self>) {
         for record in self.containers.list().into_iter().filter(|c| c.state.running) {
             let run = self.containers.paths(&record.id).run();
@@ -504,6 +505,10 @@ impl Engine {
                     let monitor = Arc::new(monitor);
                     let _ = self.containers.with(&record.id, |e| e.monitor = Some(monitor.clone()));
                     self.watch(record.id.clone(), monitor);
+                    if !self.config.restart {
+                        let (engine, id) = (self.clone(), record.id.clone());
+                        tokio::spawn(async move { engine.stop_container(&id, Duration::from_secs(10)).await });
+                    }
                 }
                 Err(_) => match berth_runtime::exit_status(&run) {
                     Some(status) => self.exited(&record.id, Ok(status)).await,

@@ -49,6 +49,9 @@ impl From<berth_image::StoreError> for ContainerError {
     }
 }
 
+/// The name prefix of a removed container's directory whose files are still being deleted.
+const REMOVING: &str = ".removing-";
+
 /// What changed last for a container, for waiters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Generation {
@@ -88,6 +91,10 @@ impl Containers {
             .map_err(|e| ContainerError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let mut registry = Registry::default();
         for entry in std::fs::read_dir(dir).map_err(|e| ContainerError::Internal(e.to_string()))?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(REMOVING) {
+                let _ = berth_image::fsutil::remove_tree(&entry.path());
+                continue;
+            }
             let path = entry.path().join("container.json");
             match std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Container>(&b).ok()) {
                 Some(record) if record.id == entry.file_name().to_string_lossy() => {
@@ -209,9 +216,18 @@ impl Containers {
         });
         let paths = self.paths(id);
         let _ = berth_image::fsutil::remove_tree(&paths.run());
+        // Deleting a read-write layer of many files takes a while on some disks; the record
+        // is gone now and the files go in the background (a restart finishes the job).
         let dir = paths.dir;
-        berth_image::fsutil::remove_tree(&dir)
-            .map_err(|e| ContainerError::Internal(format!("cannot remove {}: {e}", dir.display())))
+        let doomed = self.dir.join(format!("{REMOVING}{id}"));
+        std::fs::rename(&dir, &doomed)
+            .map_err(|e| ContainerError::Internal(format!("cannot remove {}: {e}", dir.display())))?;
+        std::thread::spawn(move || {
+            if let Err(e) = berth_image::fsutil::remove_tree(&doomed) {
+                tracing::warn!("cannot remove {}: {e}", doomed.display());
+            }
+        });
+        Ok(())
     }
 
     /// Renames a container, refusing a name in use.

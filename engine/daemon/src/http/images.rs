@@ -408,10 +408,8 @@ fn messages_reply(messages: &[Message]) -> Reply {
 /// `POST /images/create`: `fromSrc` imports a root file system; `fromImage` pulls.
 pub async fn create(mut ctx: Ctx) -> Result<Reply, ApiError> {
     if let Some(image) = ctx.query.get("fromImage").filter(|i| !i.is_empty()) {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("cannot pull {image}: pulling from a registry is not implemented in this build of berth yet"),
-        ));
+        let image = image.to_string();
+        return super::distribution::pull(ctx, image).await;
     }
     let source = ctx
         .query
@@ -435,13 +433,12 @@ pub async fn create(mut ctx: Ctx) -> Result<Reply, ApiError> {
         None => None,
     };
     let store = ctx.engine.images().clone();
-    let body = if source == "-" { ctx.take_body()? } else { super::fetch::get(&source).await? };
-    let reader = BodyReader::new(body);
     let engine_version = ctx.engine.version().version;
     let old = ctx.version.before(1, 10);
-    let image = blocking(move || {
+    let from = source.clone();
+    let import = move |reader: Box<dyn std::io::Read + Send>| -> Result<Message, StoreError> {
         let info = berth_image::import::ImportInfo {
-            source: &source,
+            source: &from,
             message: message.as_deref(),
             engine_version: &engine_version,
             created: berth_api::time::now_rfc3339(),
@@ -450,10 +447,63 @@ pub async fn create(mut ctx: Ctx) -> Result<Reply, ApiError> {
         if let Some(r) = reference {
             store.tag(&image.id, &r.repository, r.tag_or_latest(), true)?;
         }
-        Ok(image)
-    })
-    .await?;
-    Ok(messages_reply(&[Message::status(if old { image.id.clone() } else { image.digest() })]))
+        Ok(Message::status(if old { image.id.clone() } else { image.digest() }))
+    };
+    if source == "-" {
+        let reader = BodyReader::new(ctx.take_body()?);
+        let done = blocking(move || import(Box::new(reader))).await?;
+        return Ok(messages_reply(&[done]));
+    }
+    let body = super::fetch::get(&source).await?;
+    Ok(import_streamed(&source, body, import))
+}
+
+/// An import from a URL, answered as it goes (1.1, 1.8): where it comes from, the download's
+/// progress, then the new id, or an `{"error": ...}` line when it fails under way.
+fn import_streamed(
+    source: &str,
+    body: hyper::body::Incoming,
+    import: impl FnOnce(Box<dyn std::io::Read + Send>) -> Result<Message, StoreError> + Send + 'static,
+) -> Reply {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let _ = tx.send(Message::status(format!("Downloading from {source}")));
+    let sender = tx.clone();
+    let progress = berth_registry::distribution::Progress::new(Arc::new(move |m| {
+        let _ = sender.send(m);
+    }));
+    let total = hyper::body::Body::size_hint(&body).exact();
+    let reader = Downloading { body: BodyReader::new(body), progress, current: 0, reported: 0, total };
+    tokio::task::spawn_blocking(move || {
+        let _ = tx.send(import(Box::new(reader)).unwrap_or_else(|e| Message::error(e.to_string())));
+    });
+    let messages = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+    let frames = futures_util::StreamExt::map(messages, |m| {
+        Ok::<_, std::io::Error>(hyper::body::Frame::data(bytes::Bytes::from(m.to_line())))
+    });
+    let mut reply = Response::new(http_body_util::BodyExt::boxed_unsync(http_body_util::StreamBody::new(frames)));
+    reply.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    reply
+}
+
+/// A download being read, reporting its progress every 512 KiB and at its end.
+struct Downloading {
+    body: BodyReader,
+    progress: berth_registry::distribution::Progress,
+    current: u64,
+    reported: u64,
+    total: Option<u64>,
+}
+
+impl std::io::Read for Downloading {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.body.read(buf)?;
+        self.current += n as u64;
+        if (n == 0 && self.reported < self.current) || self.current - self.reported >= 512 * 1024 {
+            self.reported = self.current;
+            self.progress.bytes("", "Importing", self.current, self.total);
+        }
+        Ok(n)
+    }
 }
 
 impl From<berth_image::reference::ReferenceError> for ApiError {

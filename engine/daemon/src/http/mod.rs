@@ -3,7 +3,9 @@
 
 mod archive;
 mod attach;
+mod build;
 mod containers;
+mod distribution;
 mod events;
 mod fetch;
 mod images;
@@ -73,6 +75,10 @@ static ROUTES: &[Route] = &[
     route!(GET "/images/get" => images::get),
     route!(POST "/images/load" => images::load),
     route!(POST "/images/create" => images::create),
+    route!(GET "/images/search" => distribution::search),
+    route!(POST "/images/{name*}/push" => distribution::push),
+    route!(POST "/images/{name*}/insert" => distribution::insert),
+    route!(POST "/auth" => distribution::auth),
     route!(GET "/images/{name*}/json" => images::inspect),
     route!(GET "/images/{name*}/history" => images::history),
     route!(GET "/images/{name*}/get" => images::get),
@@ -105,6 +111,7 @@ static ROUTES: &[Route] = &[
     route!(POST "/exec/{id}/resize" => attach::exec_resize),
     route!(GET "/exec/{id}/json" => attach::exec_inspect),
     route!(POST "/commit" => archive::commit),
+    route!(POST "/build" => build::build),
     route!(GET "/events" => events::events),
     route!(GET "/networks" => networks::list),
     route!(POST "/networks/create" => networks::create),

@@ -7,7 +7,7 @@ mod images;
 mod repositories;
 mod standalone;
 mod store;
-mod tarsum;
+pub(crate) mod tarsum;
 
 pub use auth::{Gate, Need, Refusal};
 

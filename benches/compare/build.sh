@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Classic build, berth against moby 20.10, in the same run and driven by the same docker CLI
+# (DOCKER_BUILDKIT=0): ../shared/bench/Dockerfile with a fresh 10 MB random blob.bin, built
+#   --no-cache          RUNS times each, median and ratio
+#   fully cached        RUNS times each (after one warm-up build), median and ratio
+# Both engines run without a bridge (berth -b none, moby --bridge=none) so RUN steps cost the
+# same network set-up. Needs root; starts both engines in temporary roots and stops them.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-7}
+berth=$PWD/target/release/berth
+broot=$(mktemp -d /tmp/berth-bench-build.XXXXXX)
+mroot=$(mktemp -d -u /tmp/berth-bench-build-moby.XXXXXX)
+cleanup() {
+    [ -n "${bpid:-}" ] && { kill "$bpid" 2>/dev/null || true; wait "$bpid" 2>/dev/null || true; }
+    scripts/moby.sh stop "$mroot" >/dev/null 2>&1 || true
+    rm -rf "$broot"
+}
+trap cleanup EXIT
+
+"$berth" -d -H "unix://$broot/b.sock" -g "$broot/graph" -p "$broot/b.pid" -b none --iptables=false >"$broot/log" 2>&1 &
+bpid=$!
+MOBY_ARGS="--bridge=none" scripts/moby.sh start "$mroot" >/dev/null
+B="unix://$broot/b.sock"
+M="unix://$mroot/docker.sock"
+for _ in $(seq 100); do DOCKER_HOST=$B docker version >/dev/null 2>&1 && break; sleep 0.1; done
+for host in "$B" "$M"; do DOCKER_HOST=$host docker load -q -i fixtures/out/busybox.tar >/dev/null; done
+
+context=$broot/context
+mkdir -p "$context"
+cp ../shared/bench/Dockerfile "$context/"
+head -c $((10 * 1024 * 1024)) /dev/urandom >"$context/blob.bin"
+
+export DOCKER_BUILDKIT=0
+# Milliseconds of one command, with the clock of the shell's monotonic source.
+ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+build() { DOCKER_HOST=$1 docker build -q $2 -t bench:latest "$context"; }
+
+for host in "$B" "$M"; do build "$host" "" >/dev/null 2>&1; done   # warm up, and fill the cache
+report() {
+    local what=$1 flags=$2 bm mm
+    bm=$(for _ in $(seq "$RUNS"); do ms build "$B" "$flags"; done | median)
+    mm=$(for _ in $(seq "$RUNS"); do ms build "$M" "$flags"; done | median)
+    echo "build ${what}, median of $RUNS: berth ${bm} ms, moby ${mm} ms, ratio $(awk "BEGIN {printf \"%.2f\", $bm/$mm}")"
+}
+report "--no-cache" "--no-cache"
+report "fully cached" ""
