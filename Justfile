@@ -65,10 +65,24 @@ fuzz:
 bench: build fixtures
     cargo bench -p berth-benches
 
-# Start time of `docker run --rm --net=none busybox true` on berth and on moby, same CLI.
+# Start time of `docker run --rm --net=none busybox true` on berth and on moby, same CLI;
+# then the classic build of ../shared/bench/Dockerfile, --no-cache and fully cached.
 bench-compare: build fixtures
     benches/compare/start.sh
+    benches/compare/build.sh
 
-# Root and kernel tests in QEMU (one cell: KERNEL=6.1 CGROUP=v2).
-vm-test KERNEL="6.1" CGROUP="v2":
-    @echo "just vm-test: the vm/ issue has not landed yet (kernel {{KERNEL}}, cgroup {{CGROUP}})" >&2; exit 1
+# Root and kernel tests in a QEMU guest, one cell: a Debian kernel and a cgroup layout, e.g.
+# `just vm-test KERNEL=6.12 CGROUP=v1` (default 6.1, v2). Console in reports/vm/.
+vm-test *CELL: fixtures vm-setup
+    vm/run.sh {{CELL}}
+
+# Every cell of the QEMU matrix (6.1 and 6.12 × cgroup v2 and v1), then a table of the results.
+vm-matrix: fixtures vm-setup
+    vm/matrix.sh
+
+# What only vm/ needs: QEMU and cpio, and the Debian kernels it boots, downloaded once into
+# /var/cache/berth-vm with apt-get download (never at test time).
+vm-setup:
+    command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null || \
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 cpio; }
+    vm/fetch.sh 6.1 6.12 >/dev/null || { apt-get update -qq && vm/fetch.sh 6.1 6.12 >/dev/null; }

@@ -6,7 +6,7 @@ set -euo pipefail
 need_rust="1.85"
 # docker-compose (1.29) drives the conformance suite's compose cases (COMPOSE_CLI).
 packages=(build-essential pkg-config ca-certificates curl git iproute2 iptables kmod xz-utils bzip2 zstd tar procps util-linux
-    docker-compose)
+    docker-compose busybox-static)
 
 if [ "$(id -u)" != 0 ]; then
     echo "setup: run as root (berth's daemon and tests need it)" >&2
@@ -40,3 +40,4 @@ if ! command -v just >/dev/null; then
     echo "setup: installing just"
     cargo install --locked --quiet just
 fi
+
