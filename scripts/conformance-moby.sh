@@ -10,8 +10,14 @@ cd "$(dirname "$0")/.."
 root=$(mktemp -d /tmp/berth-moby.XXXXXX)
 rmdir "$root"
 netns="berth-moby-$$"
+bin=target/release
+servers=$(mktemp -d /tmp/berth-moby-servers.XXXXXX)
+server_pids=()
 cleanup() {
     status=$?
+    for pid in "${server_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${server_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$servers"
     scripts/moby.sh stop "$root" >/dev/null 2>&1 || true
     ip netns delete "$netns" 2>/dev/null || true
     exit "$status"
@@ -21,6 +27,11 @@ ip netns add "$netns"
 ip -n "$netns" link set lo up
 # nsenter changes only the network namespace (ip netns exec would also remount /sys).
 in_netns() { nsenter --net="/run/netns/$netns" "$@"; }
+# berth's index and registries for the registry cases, in the same namespace.
+root_of_moby=$root
+root=$servers
+. scripts/registry-servers.sh
+root=$root_of_moby
 # moby's main daemon gets a bridge of the script's own: a case's daemon started with
 # --bridge=none deletes any interface called docker0 in its network namespace.
 ip -n "$netns" link add moby0 type bridge

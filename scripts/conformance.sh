@@ -19,8 +19,11 @@ fi
 root=$(mktemp -d /tmp/berth-conformance.XXXXXX)
 netns="berth-conformance-$$"
 daemon_pid=""
+server_pids=()
 cleanup() {
     status=$?
+    for pid in "${server_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${server_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ -n "$daemon_pid" ]; then
         kill -TERM "$daemon_pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
@@ -48,9 +51,13 @@ ip -n "$netns" link set lo up
 # the cgroup file systems under it).
 in_netns() { nsenter --net="/run/netns/$netns" "$@"; }
 
+# berth's index and registries for the registry cases (INDEX_URL, REGISTRY_URL, accounts).
+. scripts/registry-servers.sh
+
 sock="unix://$root/berth.sock"
 # Started without the function: $! must be the daemon itself, which cleanup signals.
-nsenter --net="/run/netns/$netns" "$bin/berth" -d -D -H "$sock" -g "$root/graph" -p "$root/berth.pid" >"$root/daemon.log" 2>&1 &
+nsenter --net="/run/netns/$netns" "$bin/berth" -d -D -H "$sock" -g "$root/graph" -p "$root/berth.pid" \
+    --index "$INDEX_URL" >"$root/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do
     "$bin/berth" -H "$sock" version >/dev/null 2>&1 && break
@@ -60,6 +67,6 @@ done
 
 "$bin/berth" -H "$sock" load -i fixtures/out/busybox.tar >/dev/null
 
-args=(--engine berth --expect spec-tests/expectations/berth.tsv)
+args=(--engine berth --expect spec-tests/expectations/berth.tsv --jobs "${CONFORMANCE_JOBS:-2}")
 [ "$mode" = update ] && args+=(--update-expectations)
-DOCKER_HOST="$sock" DOCKER_CLI="$bin/berth" DAEMON_BIN="$bin/berth" in_netns "$bin/conformance" "${args[@]}"
+DOCKER_HOST="$sock" DOCKER_CLI="$PWD/$bin/berth" DAEMON_BIN="$PWD/$bin/berth" in_netns "$bin/conformance" "${args[@]}"

@@ -29,6 +29,9 @@ pub struct Spec {
     /// daemon in, with its own bridge and iptables: the profile's `network` arguments, which
     /// keep a daemon off the host's network, are then left out.
     pub netns: Option<PathBuf>,
+    /// A file the daemon sees as /etc/group (a mount namespace of its own), so a case can
+    /// show what the daemon does with or without a group without touching the host's groups.
+    pub etc_group: Option<PathBuf>,
 }
 
 pub struct TestDaemon {
@@ -47,6 +50,7 @@ struct Launched {
     args: Vec<String>,
     as_user: Option<u32>,
     netns: Option<PathBuf>,
+    etc_group: Option<PathBuf>,
 }
 
 impl TestDaemon {
@@ -123,7 +127,13 @@ impl TestDaemon {
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         let status = self.stop().await?;
         ensure!(status.success(), "the daemon exited {status} on SIGTERM:\n{}", self.log());
-        let spec = Spec { as_user: self.launched.as_user, netns: self.launched.netns.clone(), ..Default::default() };
+        let launched = &self.launched;
+        let spec = Spec {
+            as_user: launched.as_user,
+            netns: launched.netns.clone(),
+            etc_group: launched.etc_group.clone(),
+            ..Default::default()
+        };
         self.child = spawn(&self.launched.program, &self.launched.args, &self.dir, spec)?;
         let host = self.host.clone();
         self.ready(&host).await
@@ -173,8 +183,13 @@ fn launch(engine: &Engine, dir: &Path, spec: Spec) -> anyhow::Result<(String, to
         args.extend(["-H".to_string(), h]);
     }
     args.extend(spec.args.iter().cloned());
-    let launched =
-        Launched { program: program.clone(), args: args.clone(), as_user: spec.as_user, netns: spec.netns.clone() };
+    let launched = Launched {
+        program: program.clone(),
+        args: args.clone(),
+        as_user: spec.as_user,
+        netns: spec.netns.clone(),
+        etc_group: spec.etc_group.clone(),
+    };
     Ok((host, spawn(&program, &args, dir, spec)?, launched))
 }
 
@@ -182,7 +197,20 @@ fn spawn(program: &str, args: &[String], dir: &Path, spec: Spec) -> anyhow::Resu
     let log = std::fs::File::create(dir.join("daemon.log"))?;
     // Socket activation wants LISTEN_PID to be the daemon's own pid, known only after fork:
     // a shell sets it to its pid and then execs the daemon in its place.
-    let mut command = if spec.activated.is_empty() {
+    ensure!(spec.etc_group.is_none() || spec.activated.is_empty(), "a daemon cannot have both etc_group and activated");
+    let mut command = if let Some(group) = &spec.etc_group {
+        let mut unshare = tokio::process::Command::new("unshare");
+        unshare.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /etc/group && exec \"$@\"",
+        ]);
+        unshare.arg(group).arg(program);
+        unshare
+    } else if spec.activated.is_empty() {
         tokio::process::Command::new(program)
     } else {
         let mut sh = tokio::process::Command::new("sh");

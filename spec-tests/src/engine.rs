@@ -98,6 +98,11 @@ impl Engine {
         run(&self.cli, args, env, None).await
     }
 
+    /// Runs another program with `args` and `env`: a wrapper around the CLI, for instance.
+    pub async fn program(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<CliRun> {
+        run(program, args, env, None).await
+    }
+
     /// Runs the CLI with `args`, its standard input read from `input`.
     pub async fn cli_stdin(&self, args: &[&str], input: &Path) -> anyhow::Result<CliRun> {
         run(&self.cli, args, &[("DOCKER_HOST", self.docker_host.as_str())], Some(input)).await

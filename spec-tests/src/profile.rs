@@ -14,6 +14,12 @@ pub struct Profile {
     /// The lowest host port the engine picks for `-p PORT`.
     #[serde(default)]
     pub first_dynamic_port: u16,
+    /// Where the daemon keeps its state when no graph root is given.
+    #[serde(default)]
+    pub graph_root: String,
+    /// The group the daemon hands its unix sockets to when that group exists.
+    #[serde(default = "docker_group")]
+    pub socket_group: String,
     pub daemon: Vec<String>,
     pub launch: Launch,
 }
@@ -29,6 +35,10 @@ pub struct Launch {
     /// left out when the case gives its daemon a network namespace of its own.
     #[serde(default)]
     pub network: Vec<String>,
+}
+
+fn docker_group() -> String {
+    "docker".into()
 }
 
 const BUILT_IN: &[(&str, &str)] =

@@ -1,6 +1,8 @@
 //! The client's global flags, help, `version` and `info` (5.1.1, 5.1.15, 5.1.36).
 
+use super::containers::{cleaning, create, inspect, is_long_id, run, run_out, IMAGE};
 use super::COMMANDS_2014;
+use crate::daemon::{Spec, TestDaemon};
 use crate::engine::{CliRun, Engine};
 use crate::outcome::{skip, Outcome, SkipKind};
 use anyhow::{ensure, Context};
@@ -160,6 +162,130 @@ pub async fn bad_input(e: Arc<Engine>) -> anyhow::Result<Outcome> {
         ensure!(run.stderr.contains(named), "`{}`: the error does not name {named}: {}", args.join(" "), run.stderr);
     }
     Ok(Outcome::Passed)
+}
+
+/// DOCKER_HOST=tcp://HOST:PORT sends `ps` to that daemon, with what `-H` gives.
+pub async fn docker_host_env(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let tcp = format!("tcp://127.0.0.1:{}", super::daemon::free_port()?);
+    let mut daemon = TestDaemon::start(&e, Spec { hosts: Some(vec![tcp.clone()]), ..Default::default() }).await?;
+    daemon.ready(&tcp).await?;
+    let env = [("DOCKER_HOST", tcp.as_str())];
+    let name = e.unique("dockerhost");
+    let result = async {
+        e.cli_with(&["load", "-i", &e.fixture("busybox.tar").to_string_lossy()], &env).await?.success()?;
+        let id = e.cli_with(&["create", "--net=none", "--name", &name, IMAGE, "true"], &env).await?.success()?.stdout;
+        let via_env = e.cli_with(&["ps", "-a", "-q", "--no-trunc"], &env).await?.success()?.stdout;
+        let via_flag = e.cli_with(&["-H", &tcp, "ps", "-a", "-q", "--no-trunc"], &[("DOCKER_HOST", NOWHERE)]).await?;
+        ensure!(via_env.trim() == id.trim(), "ps with DOCKER_HOST listed {via_env:?}, expected {id:?}");
+        ensure!(via_flag.success()?.stdout == via_env, "ps with -H and with DOCKER_HOST differ");
+        Ok(Outcome::Passed)
+    }
+    .await;
+    let _ = e.cli_with(&["rm", "-f", &name], &env).await;
+    daemon.stop().await?;
+    result
+}
+
+/// 5.1.1's global quiet flag, when the CLI's help lists it: it shortens the output.
+pub async fn global_quiet(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    global_flag(&e, "--quiet", |plain, flagged| flagged.len() <= plain.len()).await
+}
+
+/// 5.1.1's global verbose flag, when the CLI's help lists it: it lengthens the output.
+pub async fn global_verbose(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    global_flag(&e, "--verbose", |plain, flagged| flagged.len() >= plain.len()).await
+}
+
+async fn global_flag(e: &Engine, flag: &str, fits: fn(&str, &str) -> bool) -> anyhow::Result<Outcome> {
+    let help = both(&e.cli(&["--help"]).await?);
+    if !help.split(|c: char| c.is_whitespace() || c == ',' || c == '=').any(|w| w == flag) {
+        return Ok(skip(SkipKind::Divergence, format!(
+            "the CLI's help lists no global {flag}: only 5.1.1's list has it; the rest of the documentation (5.1.4's options, -v for the version) does not"
+        )));
+    }
+    let plain = e.cli(&["info"]).await?.success()?;
+    let flagged = e.cli(&[flag, "info"]).await?.success()?;
+    ensure!(fits(&both(&plain), &both(&flagged)), "`{flag} info` printed:\n{}", both(&flagged));
+    Ok(Outcome::Passed)
+}
+
+/// A bare boolean flag sets the opposite of its default (`run -d` detaches); `-d=true` and
+/// `-d=false` set it outright.
+pub async fn bool_flags(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let (a, b, c) = (e.unique("bare"), e.unique("true"), e.unique("false"));
+    cleaning(&e, &[&a, &b, &c], async {
+        for (flag, name) in [("-d", &a), ("-d=true", &b)] {
+            let out = run_out(&e, &[flag, "--name", name, IMAGE, "echo", "attached"]).await?;
+            ensure!(is_long_id(&out), "`run {flag}` printed {out:?}, not the container's id");
+        }
+        let out = run_out(&e, &["-d=false", "--name", &c, IMAGE, "echo", "attached"]).await?;
+        ensure!(out.trim() == "attached", "`run -d=false` printed {out:?}, not the container's output");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// Flags shown with `=[]` repeat, and every value counts: `-a stdout -a stderr`, `-e`, `-e`.
+pub async fn multi_flags(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let script = "echo out; echo err >&2";
+    let has = |text: &str, line: &str| text.lines().any(|l| l.trim() == line);
+    let two = run(&e, &["--rm", "-a", "stdout", "-a", "stderr", IMAGE, "sh", "-c", script]).await?.success()?;
+    ensure!(has(&two.stdout, "out") && has(&two.stderr, "err"), "-a stdout -a stderr: {two:?}");
+    let one = run(&e, &["--rm", "-a", "stdout", IMAGE, "sh", "-c", script]).await?.success()?;
+    ensure!(has(&one.stdout, "out") && !has(&one.stderr, "err"), "-a stdout alone: {one:?}");
+    let out = run_out(&e, &["--rm", "-e", "A=1", "-e", "B=2", IMAGE, "sh", "-c", "echo $A-$B"]).await?;
+    ensure!(out.trim() == "1-2", "-e A=1 -e B=2 gave {out:?}");
+    Ok(Outcome::Passed)
+}
+
+/// An integer flag (`-c`) takes one number and refuses a word; a string flag (`--name`) one
+/// text value.
+pub async fn string_int_flags(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let (name, refused) = (e.unique("shares"), e.unique("refused"));
+    cleaning(&e, &[&name, &refused], async {
+        let bad = e.cli(&["create", "--net=none", "--name", &refused, "-c", "lots", IMAGE, "true"]).await?;
+        ensure!(bad.status.is_some_and(|s| s != 0), "-c lots exited {:?}", bad.status);
+        ensure!(bad.stderr.contains("lots"), "the error does not name the bad value: {}", bad.stderr.trim());
+        create(&e, &name, &["-c", "512", IMAGE, "true"]).await?;
+        let value = inspect(&e, &name).await?;
+        let shares = value["HostConfig"]["CpuShares"].as_i64().or(value["Config"]["CpuShares"].as_i64());
+        ensure!(shares == Some(512), "-c 512 gave CpuShares {shares:?}");
+        ensure!(value["Name"] == format!("/{name}"), "--name gave {}", value["Name"]);
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// Long options with one dash act as with two: `-name`, `-rm`, `-entrypoint`, `-expose`,
+/// `-privileged`, `-sig-proxy`, `-volumes-from`.
+pub async fn single_dash_long(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let (name, gone, from) = (e.unique("dash"), e.unique("dashrm"), e.unique("dashfrom"));
+    cleaning(&e, &[&name, &gone, &from], async {
+        create(&e, &from, &["-v", "/shared", IMAGE, "true"]).await?;
+        let args = ["-name", &name, "-entrypoint", "echo", "-expose", "80", "-privileged", "-sig-proxy=false"];
+        let mut all = args.to_vec();
+        all.extend(["-volumes-from", &from, IMAGE, "hello"]);
+        let first = run(&e, &all).await?;
+        if first.status != Some(0) {
+            run_out(&e, &["--rm", "--entrypoint", "echo", IMAGE, "hello"]).await.context("nor with two dashes")?;
+            return Ok(skip(
+                SkipKind::Legacy,
+                format!(
+                    "the CLI refuses single-dash long options (later Docker reads `-name` as short flags): {}",
+                    first.stderr.lines().next().unwrap_or_default().trim()
+                ),
+            ));
+        }
+        ensure!(first.stdout.trim() == "hello", "-entrypoint echo printed {:?}", first.stdout);
+        let value = inspect(&e, &name).await?;
+        ensure!(value["Config"]["ExposedPorts"].get("80/tcp").is_some(), "-expose 80: {}", value["Config"]);
+        ensure!(value["HostConfig"]["Privileged"] == true, "-privileged: {}", value["HostConfig"]["Privileged"]);
+        ensure!(value["HostConfig"]["VolumesFrom"][0] == from.as_str(), "-volumes-from: {}", value["HostConfig"]);
+        run_out(&e, &["-rm", "-name", &gone, IMAGE, "true"]).await?;
+        ensure!(!super::containers::exists(&e, &gone).await?, "-rm left the container behind");
+        Ok(Outcome::Passed)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! The daemon's own flags (5.1.4, 2.13, 3.1.4): each case starts a daemon of its own in a
 //! temporary directory through the profile, and stops and removes it afterwards.
 
+use super::containers::{eventually, IDLE, IMAGE, SETTLE};
 use crate::daemon::{Spec, TestDaemon};
-use crate::engine::Engine;
+use crate::engine::{CliRun, Engine};
 use crate::outcome::{skip, Outcome, SkipKind};
 use anyhow::{ensure, Context};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +24,7 @@ pub async fn version_flag(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     Ok(Outcome::Passed)
 }
 
-async fn started(e: &Engine, spec: Spec) -> anyhow::Result<TestDaemon> {
+pub(super) async fn started(e: &Engine, spec: Spec) -> anyhow::Result<TestDaemon> {
     let mut daemon = TestDaemon::start(e, spec).await?;
     let host = daemon.host.clone();
     daemon.ready(&host).await?;
@@ -66,7 +69,7 @@ pub async fn host_unix(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     Ok(Outcome::Passed)
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -122,7 +125,8 @@ pub async fn host_multiple(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     Ok(Outcome::Passed)
 }
 
-/// Without `-H` (or with an empty one) the daemon listens on the engine's default socket.
+/// Without `-H` (or with an empty one) the daemon listens on the engine's default socket,
+/// where plain HTTP requests get JSON answers.
 pub async fn default_socket(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let default = format!("unix://{}", e.profile.default_socket);
     let path = std::path::Path::new(&e.profile.default_socket);
@@ -135,6 +139,10 @@ pub async fn default_socket(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     for hosts in [vec![], vec![String::new()]] {
         let mut daemon = TestDaemon::start(&e, Spec { hosts: Some(hosts.clone()), ..Default::default() }).await?;
         daemon.ready(&default).await?;
+        let version = daemon.get(&default, "/version").await?;
+        let json = version.header("content-type").is_some_and(|c| c.starts_with("application/json"));
+        ensure!(version.status.is_success() && json, "GET /version on the default socket: {}", version.status);
+        version.json::<serde_json::Value>().context("GET /version on the default socket is not JSON")?;
         let run = e.cli_with(&["info"], &[("DOCKER_HOST", "")]).await?;
         if run.status != Some(0) && run.stderr.contains("unix://") && !run.stderr.contains(&default) {
             daemon.stop().await?;
@@ -267,6 +275,212 @@ pub async fn socket_activation(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 
     let mut none = TestDaemon::start(&e, Spec { hosts: Some(vec!["fd://".into()]), ..Default::default() }).await?;
     ensure!(!none.exit(REFUSAL).await?.success(), "fd:// with no activated sockets exited 0");
+    Ok(Outcome::Passed)
+}
+
+/// A daemon of the case's own with the fixture image loaded.
+pub(super) async fn loaded(e: &Engine, spec: Spec) -> anyhow::Result<TestDaemon> {
+    let daemon = started(e, spec).await?;
+    let fixture = e.fixture("busybox.tar");
+    on(e, &daemon, &["load", "-i", &fixture.to_string_lossy()]).await?.success()?;
+    Ok(daemon)
+}
+
+/// The CLI against a daemon of the case's own.
+pub(super) async fn on(e: &Engine, daemon: &TestDaemon, args: &[&str]) -> anyhow::Result<CliRun> {
+    e.cli_with(args, &[("DOCKER_HOST", daemon.host.as_str())]).await
+}
+
+/// Removes the daemon's containers (some engines keep them running without the daemon),
+/// then stops it.
+pub(super) async fn close(e: &Engine, mut daemon: TestDaemon) {
+    if let Ok(run) = on(e, &daemon, &["ps", "-a", "-q"]).await {
+        for id in run.stdout.split_whitespace() {
+            let _ = on(e, &daemon, &["rm", "-f", id]).await;
+        }
+    }
+    let _ = daemon.stop().await;
+}
+
+/// A copy of the host's /etc/group without the profile's socket group, or with it as `gid`:
+/// what a daemon of the case's own sees, so the host's groups stay as they are.
+fn group_file(e: &Engine, dir: &Path, gid: Option<u32>) -> anyhow::Result<PathBuf> {
+    let group = &e.profile.socket_group;
+    let host = std::fs::read_to_string("/etc/group")?;
+    let mut lines: Vec<String> =
+        host.lines().filter(|l| l.split(':').next() != Some(group.as_str())).map(String::from).collect();
+    lines.extend(gid.map(|gid| format!("{group}:x:{gid}:")));
+    let path = dir.join("group");
+    std::fs::write(&path, lines.join("\n") + "\n")?;
+    Ok(path)
+}
+
+/// A gid no group of the host uses.
+fn free_gid() -> anyhow::Result<u32> {
+    let host = std::fs::read_to_string("/etc/group")?;
+    let used: Vec<&str> = host.lines().filter_map(|l| l.split(':').nth(2)).collect();
+    (4242..65000).find(|g| !used.contains(&g.to_string().as_str())).context("no free gid")
+}
+
+/// The CLI run as the unprivileged user nobody (65534), in `groups` only.
+async fn cli_as_nobody(e: &Engine, groups: &[u32], args: &[&str]) -> anyhow::Result<CliRun> {
+    let groups = match groups {
+        [] => "--clear-groups".to_string(),
+        _ => format!("--groups={}", groups.iter().map(u32::to_string).collect::<Vec<_>>().join(",")),
+    };
+    let mut all = vec!["--reuid=65534", "--regid=65534", groups.as_str(), e.cli.as_str()];
+    all.extend_from_slice(args);
+    e.program("setpriv", &all, &[("HOME", "/nonexistent")]).await
+}
+
+/// With no socket group on the host, the socket belongs to root alone: an ordinary user's
+/// client is refused with permission denied.
+pub async fn socket_owner_root(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let dir = std::env::temp_dir().join(e.unique("nogroup"));
+    std::fs::create_dir_all(&dir)?;
+    let _cleanup = RemoveDir(dir.clone());
+    let etc_group = group_file(&e, &dir, None)?;
+    let daemon = started(&e, Spec { etc_group: Some(etc_group), ..Default::default() }).await?;
+    let socket = std::fs::metadata(daemon.dir.join("engine.sock"))?;
+    ensure!(socket.uid() == 0 && socket.gid() == 0, "the socket is {}:{}, not root's", socket.uid(), socket.gid());
+    ensure!(socket.mode() & 0o006 == 0, "others may use the socket: mode {:o}", socket.mode() & 0o777);
+    let run = cli_as_nobody(&e, &[], &["-H", &daemon.host, "info"]).await?;
+    ensure!(run.status.is_some_and(|s| s != 0), "nobody's client exited {:?}", run.status);
+    ensure!(run.stderr.to_lowercase().contains("permission denied"), "no permission denied: {}", run.stderr.trim());
+    Ok(Outcome::Passed)
+}
+
+/// With the socket group present at start, the socket is group read-write for it and a
+/// member of that group (and no other) uses the CLI without root.
+pub async fn socket_group(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let dir = std::env::temp_dir().join(e.unique("group"));
+    std::fs::create_dir_all(&dir)?;
+    let _cleanup = RemoveDir(dir.clone());
+    let gid = free_gid()?;
+    let etc_group = group_file(&e, &dir, Some(gid))?;
+    let daemon = started(&e, Spec { etc_group: Some(etc_group), ..Default::default() }).await?;
+    let socket = std::fs::metadata(daemon.dir.join("engine.sock"))?;
+    ensure!(socket.gid() == gid, "the socket's group is {}, not {} ({gid})", socket.gid(), e.profile.socket_group);
+    ensure!(socket.mode() & 0o060 == 0o060, "the group may not read and write: mode {:o}", socket.mode() & 0o777);
+    cli_as_nobody(&e, &[gid], &["-H", &daemon.host, "info"]).await?.success().context("a member of the group")?;
+    Ok(Outcome::Passed)
+}
+
+/// A client `-H :PORT` dials tcp on the local host at PORT.
+pub async fn client_short_port(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let port = free_port()?;
+    // Loopback only: the client side is what is checked, and the API has no authentication.
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let mut daemon = TestDaemon::start(&e, Spec { hosts: Some(vec![tcp.clone()]), ..Default::default() }).await?;
+    daemon.ready(&tcp).await?;
+    let nowhere = [("DOCKER_HOST", "unix:///nonexistent/spec-tests/no-daemon.sock")];
+    e.cli_with(&["-H", &format!(":{port}"), "images"], &nowhere).await?.success()?;
+    Ok(Outcome::Passed)
+}
+
+/// Every path under `root`, `depth` levels deep at most, without following links.
+fn paths_under(root: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if depth > 1 && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            found.extend(paths_under(&path, depth - 1));
+        }
+        found.push(path);
+    }
+    found
+}
+
+/// The graph root (`-g`, which the profile points into the case's directory) receives the
+/// layers, the container records and the repository metadata; the default root gets nothing.
+pub async fn graph_root(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let daemon = loaded(&e, Spec::default()).await?;
+    let result = async {
+        let repo = e.unique("graphrepo");
+        on(&e, &daemon, &["tag", IMAGE, &repo]).await?.success()?;
+        let container = on(&e, &daemon, &["create", "--net=none", IMAGE, "true"]).await?.success()?.stdout;
+        let container = container.trim();
+        let image: serde_json::Value = daemon.get(&daemon.host, &format!("/images/{IMAGE}/json")).await?.json()?;
+        let image = image["Id"].as_str().context("no image Id")?.trim_start_matches("sha256:").to_string();
+        let paths = paths_under(&daemon.dir.join("graph"), 8);
+        let named =
+            |part: &str| paths.iter().any(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(part)));
+        ensure!(named(container), "no file in the graph root is named after the container {container}");
+        ensure!(named(&image), "no file in the graph root is named after the image {image}");
+        ensure!(paths.iter().any(|p| p.ends_with("bin/busybox")), "no layer holding bin/busybox in the graph root");
+        let mentions_repo = paths.iter().filter(|p| p.metadata().is_ok_and(|m| m.is_file() && m.len() < 1 << 20));
+        let mentions_repo =
+            mentions_repo.filter_map(|p| std::fs::read(p).ok()).any(|b| String::from_utf8_lossy(&b).contains(&repo));
+        ensure!(mentions_repo, "no file in the graph root records the repository {repo}");
+        let default = paths_under(Path::new(&e.profile.graph_root), 4);
+        let leaked: Vec<_> = default.iter().filter(|p| p.to_string_lossy().contains(container)).collect();
+        ensure!(leaked.is_empty(), "the default graph root got {leaked:?}");
+        Ok(Outcome::Passed)
+    }
+    .await;
+    close(&e, daemon).await;
+    result
+}
+
+/// Whether a container running when its daemon restarts is running afterwards, with `-r=false`
+/// unless `restart`; a skip when the daemon has no `-r`.
+async fn runs_after_restart(e: &Engine, restart: bool) -> anyhow::Result<Result<bool, Outcome>> {
+    if !e.daemon_has_flag("-r").await? {
+        return Ok(Err(skip(
+            SkipKind::Divergence,
+            "the daemon's --help has no -r/--restart: later Docker brings back after a daemon restart only containers with a restart policy",
+        )));
+    }
+    let args = if restart { vec![] } else { vec!["-r=false".to_string()] };
+    let mut daemon = loaded(e, Spec { args, ..Default::default() }).await?;
+    let result = async {
+        let name = e.unique("survivor");
+        on(e, &daemon, &["run", "-d", "--net=none", "--name", &name, IMAGE, "sh", "-c", IDLE]).await?.success()?;
+        daemon.restart().await?;
+        // Give the engine time to start (or stop) it; `ps` then tells what it did.
+        let state = |out: CliRun| -> anyhow::Result<bool> { Ok(out.success()?.stdout.trim() == "true") };
+        let settled = eventually("the container settling after the restart", SETTLE, || async {
+            let running = state(on(e, &daemon, &["inspect", "--format", "{{.State.Running}}", &name]).await?)?;
+            Ok((running == restart).then_some(()))
+        });
+        let _ = settled.await;
+        let listed = on(e, &daemon, &["ps", "-q", "--no-trunc"]).await?.success()?.stdout;
+        let id = on(e, &daemon, &["inspect", "--format", "{{.Id}}", &name]).await?.success()?.stdout;
+        Ok(Ok(listed.contains(id.trim())))
+    }
+    .await;
+    close(e, daemon).await;
+    result
+}
+
+/// Under the default `-r=true`, a container running when the daemon went down runs again
+/// once it is back.
+pub async fn restart_true(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    Ok(match runs_after_restart(&e, true).await? {
+        Ok(true) => Outcome::Passed,
+        Ok(false) => Outcome::Failed("the container is not running after the daemon restarted".into()),
+        Err(skipped) => skipped,
+    })
+}
+
+/// Under `-r=false`, a container running when the daemon went down is stopped once it is back.
+pub async fn restart_false(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    Ok(match runs_after_restart(&e, false).await? {
+        Ok(false) => Outcome::Passed,
+        Ok(true) => Outcome::Failed("ps lists the container as running after the daemon restarted".into()),
+        Err(skipped) => skipped,
+    })
+}
+
+/// `-s` with an available driver shows in `info`; an unknown driver stops the start.
+pub async fn storage_driver(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let mut daemon = started(&e, Spec { args: vec!["-s".into(), "vfs".into()], ..Default::default() }).await?;
+    let info: serde_json::Value = daemon.get(&daemon.host, "/info").await?.json()?;
+    ensure!(info["Driver"] == "vfs", "with -s vfs, info reports Driver {}", info["Driver"]);
+    daemon.stop().await?;
+    let bad = vec!["-s".to_string(), "no-such-driver".to_string()];
+    let mut refused = TestDaemon::start(&e, Spec { args: bad, ..Default::default() }).await?;
+    ensure!(!refused.exit(REFUSAL).await?.success(), "the daemon started with an unknown storage driver");
     Ok(Outcome::Passed)
 }
 

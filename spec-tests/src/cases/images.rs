@@ -958,3 +958,231 @@ pub async fn import_url(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let _ = e.cli(&["rmi", &id]).await;
     result
 }
+
+/// The 12-character id `images` shows is the start of the 64-hex id that inspect and
+/// `images --no-trunc` give.
+pub async fn ids_short_prefix(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let column = |out: &str| -> anyhow::Result<String> {
+        let row = lines_starting(out, BASE).first().copied().with_context(|| format!("no {BASE} row:\n{out}"))?;
+        Ok(row.split_whitespace().nth(2).unwrap_or_default().trim_start_matches("sha256:").to_string())
+    };
+    let short = column(&e.cli(&["images", BASE]).await?.success()?.stdout)?;
+    let long = column(&e.cli(&["images", "--no-trunc", BASE]).await?.success()?.stdout)?;
+    let full = e.image_id(BASE).await?;
+    ensure!(short.len() == 12 && full.starts_with(&short), "the short id {short} does not start {full}");
+    ensure!(long == full, "images --no-trunc shows {long}, inspect {full}");
+    Ok(Outcome::Passed)
+}
+
+/// A scratch directory of the case's own, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(e: &Engine, what: &str) -> anyhow::Result<TempDir> {
+        let dir = std::env::temp_dir().join(e.unique(what));
+        std::fs::create_dir_all(&dir)?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the host's tar, which must succeed.
+async fn host_tar(args: &[&str]) -> anyhow::Result<()> {
+    let out = tokio::process::Command::new("tar").args(args).output().await.context("cannot run tar")?;
+    ensure!(out.status.success(), "tar {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+/// The busybox root file system unpacked into `dir/rootfs`, changed by `edit`, then tarred up
+/// as `tar -C rootfs -c .` would; the tar's path.
+async fn rootfs_tar(e: &Engine, dir: &Path, edit: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<PathBuf> {
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("etc"))?;
+    let (root, fixture) = (rootfs.to_string_lossy(), e.fixture("busybox-rootfs.tar"));
+    host_tar(&["-x", "-C", &root, "-f", &fixture.to_string_lossy()]).await?;
+    edit(&rootfs)?;
+    let tar = dir.join("rootfs.tar");
+    host_tar(&["--numeric-owner", "-C", &root, "-cf", &tar.to_string_lossy(), "."]).await?;
+    Ok(tar)
+}
+
+/// `tar -C rootfs -c . | import - NAME` prints the new id and makes NAME:latest, whose files
+/// are the directory's: `run NAME cat /etc/lsb-release` prints the directory's copy.
+pub async fn import_rootfs_dir(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let name = e.unique("raring");
+    let dir = TempDir::new(&e, "rootfs")?;
+    cleaning(&e, &[&name], async {
+        let release = format!("DISTRIB_CODENAME={name}\n");
+        let tar = rootfs_tar(&e, &dir.0, |root| Ok(std::fs::write(root.join("etc/lsb-release"), &release)?)).await?;
+        let printed = e.cli_stdin(&["import", "-", &name], &tar).await?.success()?.stdout;
+        let printed = printed.trim().trim_start_matches("sha256:");
+        let id = e.image_id(&format!("{name}:latest")).await?;
+        ensure!(printed.len() >= 12 && id.starts_with(printed), "import printed {printed:?}; {name}:latest is {id}");
+        let cat = e.cli(&["run", "--rm", "--net=none", &name, "cat", "/etc/lsb-release"]).await?.success()?.stdout;
+        ensure!(cat == release, "cat /etc/lsb-release printed {cat:?}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// Owners, groups and modes in the imported tarball are the image's.
+pub async fn import_ownership(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let name = e.unique("owners");
+    let dir = TempDir::new(&e, "owners")?;
+    cleaning(&e, &[&name], async {
+        let tar = rootfs_tar(&e, &dir.0, |root| {
+            use std::os::unix::fs::PermissionsExt;
+            for (file, uid, gid, mode) in [("owned", 1234, 5678, 0o640), ("rootonly", 0, 0, 0o600)] {
+                let path = root.join(file);
+                std::fs::write(&path, file)?;
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+            }
+            Ok(())
+        })
+        .await?;
+        e.cli_stdin(&["import", "-", &name], &tar).await?.success()?;
+        let args = ["run", "--rm", "--net=none", &name, "stat", "-c", "%u:%g:%a %n", "/owned", "/rootonly"];
+        let out = e.cli(&args).await?.success()?.stdout;
+        let lines: Vec<&str> = out.lines().collect();
+        ensure!(lines == ["1234:5678:640 /owned", "0:0:600 /rootonly"], "stat in the image printed {out:?}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// An image a container was created from cannot be removed: rmi reports a conflict naming
+/// the container, and the image stays.
+pub async fn rmi_in_use(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let (image, container) = (e.unique("inuse"), e.unique("user"));
+    super::containers::cleaning_images(&e, &[&container], &[&image], async {
+        import(&e, &image).await?;
+        let id = super::containers::create(&e, &container, &[&image, "true"]).await?;
+        let run = e.cli(&["rmi", &image]).await?;
+        ensure!(run.status.is_some_and(|s| s != 0), "rmi of an image in use exited {:?}", run.status);
+        let said = run.stderr.to_lowercase();
+        ensure!(said.contains("conflict") || said.contains("in use") || said.contains("using"), "no conflict: {said}");
+        ensure!(said.contains(&id[..12]) || said.contains(&container), "the error does not name the container: {said}");
+        ensure!(exists(&e, &image).await?, "the image is gone");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// An image and its parent saved on one daemon and loaded on an empty one keep their ids,
+/// parent link and tags, and a container runs from them there.
+pub async fn save_load_round_trip(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let repo = e.unique("roundtrip");
+    let (base, child, maker) = (format!("{repo}:base"), format!("{repo}:child"), e.unique("maker"));
+    let file = TempFile::new(&e, "roundtrip.tar");
+    super::containers::cleaning_images(&e, &[&maker], &[&child, &base], async {
+        e.cli(&["tag", BASE, &base]).await?.success()?;
+        super::containers::run(&e, &["--name", &maker, &base, "touch", "/marker"]).await?.success()?;
+        e.cli(&["commit", &maker, &child]).await?.success()?;
+        e.cli_to_file(&["save", &base, &child], &file.0).await?.success()?;
+        let daemon = super::daemon::started(&e, crate::daemon::Spec::default()).await?;
+        let result = async {
+            super::daemon::on(&e, &daemon, &["load", "-i", &file.0.to_string_lossy()]).await?.success()?;
+            for name in [&base, &child] {
+                let here: Value = e.get(&format!("/images/{name}/json")).await?.json()?;
+                let there: Value = daemon.get(&daemon.host, &format!("/images/{name}/json")).await?.json()?;
+                for key in ["Id", "Parent"] {
+                    ensure!(here[key] == there[key], "{name}: {key} {} became {}", here[key], there[key]);
+                }
+                let tags = there["RepoTags"].as_array().cloned().unwrap_or_default();
+                ensure!(tags.iter().any(|t| t == name.as_str()), "{name} is not among the loaded tags {tags:?}");
+            }
+            let ls = super::daemon::on(&e, &daemon, &["run", "--rm", "--net=none", &child, "ls", "/marker"]).await?;
+            ensure!(ls.success()?.stdout.trim() == "/marker", "the loaded child lacks its layer");
+            Ok(Outcome::Passed)
+        }
+        .await;
+        super::daemon::close(&e, daemon).await;
+        result
+    })
+    .await
+}
+
+/// The JSON objects a streamed answer carries, after checking it is a 200 JSON answer.
+fn stream_objects(reply: &berth_client::Reply) -> anyhow::Result<Vec<Value>> {
+    let body = String::from_utf8_lossy(&reply.body);
+    ensure!(reply.status == StatusCode::OK, "answered {}: {body}", reply.status);
+    let kind = reply.header("content-type").unwrap_or_default();
+    ensure!(kind.starts_with("application/json"), "Content-Type is {kind:?}");
+    let objects = serde_json::Deserializer::from_slice(&reply.body).into_iter::<Value>();
+    let objects: Vec<Value> = objects.collect::<Result<_, _>>().with_context(|| format!("not JSON objects: {body}"))?;
+    ensure!(!objects.is_empty() && objects.iter().all(Value::is_object), "not a stream of objects: {body}");
+    Ok(objects)
+}
+
+/// `POST /images/create?fromSrc=URL&repo=REPO` with `data` served at URL.
+async fn import_served(e: &Engine, data: Vec<u8>, repo: &str) -> anyhow::Result<berth_client::Reply> {
+    let (port, server) = serve_once(data).await?;
+    let path = format!("/images/create?fromSrc=http://127.0.0.1:{port}/rootfs.tar&repo={repo}");
+    let reply = e.api.call(Method::POST, &path, None).await;
+    server.abort();
+    Ok(reply?)
+}
+
+/// The create endpoint (an import from a URL here) answers 200 as application/json with a
+/// stream of `{"status": ..., "progress": ...}` objects.
+pub async fn api_json_stream(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let repo = e.unique("jsonstream");
+    cleaning(&e, &[&repo], async {
+        let objects =
+            stream_objects(&import_served(&e, std::fs::read(e.fixture("busybox-rootfs.tar"))?, &repo).await?)?;
+        for object in &objects {
+            ensure!(object["status"].is_string(), "no status in {object}");
+            ensure!(object.get("progress").is_none_or(Value::is_string), "progress is not text in {object}");
+        }
+        ensure!(exists(&e, &repo).await?, "{repo} was not created");
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// The create endpoint's progress (an import from a URL here) has progressDetail objects with
+/// a numeric current and, when known, a numeric total.
+pub async fn api_progress_detail(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let repo = e.unique("progressdetail");
+    cleaning(&e, &[&repo], async {
+        let objects =
+            stream_objects(&import_served(&e, std::fs::read(e.fixture("busybox-rootfs.tar"))?, &repo).await?)?;
+        let details: Vec<&Value> = objects
+            .iter()
+            .filter_map(|o| o.get("progressDetail"))
+            .filter(|d| d.as_object().is_some_and(|d| !d.is_empty()))
+            .collect();
+        ensure!(!details.is_empty(), "no progressDetail in {objects:?}");
+        for detail in details {
+            ensure!(detail["current"].is_u64(), "current is not a number in {detail}");
+            ensure!(detail.get("total").is_none_or(Value::is_u64), "total is not a number in {detail}");
+        }
+        Ok(Outcome::Passed)
+    })
+    .await
+}
+
+/// An import that fails under way (the archive ends in the middle of a file) still answers
+/// 200; the failure is an `{"error": ...}` object ending the stream, and no image is made.
+pub async fn api_error_in_stream(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let repo = e.unique("streamerror");
+    cleaning(&e, &[&repo], async {
+        let mut tar = std::fs::read(e.fixture("busybox-rootfs.tar"))?;
+        tar.truncate(tar.len() * 2 / 3);
+        let objects = stream_objects(&import_served(&e, tar, &repo).await?)?;
+        let last = objects.last().context("an empty stream")?;
+        ensure!(
+            last["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "the stream does not end in an error: {objects:?}"
+        );
+        ensure!(!exists(&e, &repo).await?, "a truncated archive made {repo}");
+        Ok(Outcome::Passed)
+    })
+    .await
+}

@@ -4,6 +4,7 @@
 
 mod api_system;
 mod attach;
+mod build;
 mod cli_system;
 mod client_library;
 mod compose;
@@ -14,6 +15,7 @@ mod daemon;
 mod images;
 mod isolation;
 mod network;
+mod registry;
 mod run_options;
 mod volumes;
 
@@ -36,6 +38,8 @@ pub fn all() -> Vec<&'static Case> {
         .chain(network::CASES)
         .chain(volumes::CASES)
         .chain(compose::CASES)
+        .chain(build::CASES)
+        .chain(registry::CASES)
         .collect()
 }
 
@@ -83,7 +87,7 @@ pub static ALL: &[Case] = &[
     case!("daemon tcp default port", ["daemon.tcp.default-port"], daemon::tcp_default_port),
     case!("daemon -H host:port", ["daemon.opt.host.short-hostport"], daemon::host_short_form),
     case!("daemon -H twice", ["daemon.opt.host.multiple"], daemon::host_multiple),
-    case!("daemon default socket", ["daemon.socket.default", "daemon.opt.host.empty"], daemon::default_socket),
+    case!("daemon default socket", ["daemon.socket.default", "daemon.opt.host.empty", "api.transport.unix-default"], daemon::default_socket),
     case!("daemon pid file", ["daemon.opt.pidfile"], daemon::pidfile),
     case!("daemon pid file guard", ["daemon.opt.pidfile-exists"], daemon::pidfile_guard),
     case!("daemon -D", ["daemon.opt.debug"], daemon::debug_flag),
@@ -136,6 +140,28 @@ pub static ALL: &[Case] = &[
     case!("inspect not found", ["cli.inspect.not-found"], images::inspect_not_found),
     case!("inspect bad template", ["cli.inspect.format-invalid"], images::inspect_bad_template),
     case!("daemon socket activation", ["daemon.opt.host.fd", "daemon.opt.host.fd-n", "daemon.opt.host.fd-missing"], daemon::socket_activation),
+    case!("daemon socket without its group", ["daemon.socket.owner-root"], daemon::socket_owner_root),
+    case!("daemon socket group", ["daemon.socket.group-docker"], daemon::socket_group),
+    case!("client -H :port", ["daemon.opt.host.short-port"], daemon::client_short_port),
+    case!("daemon -g", ["daemon.opt.graph"], daemon::graph_root),
+    case!("daemon -r=true", ["daemon.opt.restart-true"], daemon::restart_true),
+    case!("daemon -r=false", ["daemon.opt.restart-false"], daemon::restart_false),
+    case!("daemon -s", ["daemon.opt.storage-driver"], daemon::storage_driver),
+    case!("cli DOCKER_HOST", ["cli.env.docker-host"], cli_system::docker_host_env),
+    case!("cli global -q", ["cli.global.opt.quiet"], cli_system::global_quiet),
+    case!("cli global -v", ["cli.global.opt.verbose"], cli_system::global_verbose),
+    case!("cli boolean flags", ["cli.flags.bool-default"], cli_system::bool_flags),
+    case!("cli repeated flags", ["cli.flags.multi"], cli_system::multi_flags),
+    case!("cli string and integer flags", ["cli.flags.string-int"], cli_system::string_int_flags),
+    case!("cli single-dash long flags", ["cli.flags.single-dash-long"], cli_system::single_dash_long),
+    case!("ids short prefix", ["fs.ids.short-prefix"], images::ids_short_prefix),
+    case!("import a rootfs directory", ["cli.import.stdin-dir", "fs.baseimage.import-rootfs"], images::import_rootfs_dir),
+    case!("import ownership", ["cli.import.ownership"], images::import_ownership),
+    case!("rmi in use", ["cli.rmi.in-use"], images::rmi_in_use),
+    case!("save and load round trip", ["flow.save-load"], images::save_load_round_trip),
+    case!("api json stream", ["api.v1-1.json-stream"], images::api_json_stream),
+    case!("api progress detail", ["api.v1-8.progress-detail"], images::api_progress_detail),
+    case!("api error in stream", ["api.v1-1.error-in-stream"], images::api_error_in_stream),
 ];
 
 /// Every command of 5.1; help output must name them.

@@ -80,6 +80,7 @@ pub static CASES: &[Case] = &[
     case!("daemon --ip", ["daemon.opt.ip"], daemon_ip),
     case!("daemon --iptables", ["daemon.opt.iptables"], daemon_iptables),
     case!("daemon --mtu", ["daemon.opt.mtu"], daemon_mtu),
+    case!("inspect port templates", ["cli.inspect.format-range", "cli.inspect.format-index"], inspect_port_templates),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1836,6 +1837,29 @@ pub async fn daemon_mtu(e: Arc<Engine>) -> anyhow::Result<Outcome> {
             ));
         }
         ensure!(mtu == "1450", "without --mtu eth0's MTU is {mtu}, not the default route's 1450");
+        Ok(Outcome::Passed)
+    })
+}
+
+/// Go templates over the port map: `range $p, $conf := .NetworkSettings.Ports` visits each
+/// published port with its bindings, and `index` digs one host port out of it.
+pub async fn inspect_port_templates(e: Arc<Engine>) -> anyhow::Result<Outcome> {
+    let netns = Netns::create(&e).await?;
+    with_daemon!(e, netns, &[], |d| {
+        let name = e.unique("templates");
+        d.out(&e, &["run", "-d", "--name", &name, "-p", "8787", "-p", "9000", IMAGE, "sh", "-c", IDLE]).await?;
+        let value: Value = serde_json::from_str(&d.out(&e, &["inspect", &name]).await?)?;
+        let ports = &value[0]["NetworkSettings"]["Ports"];
+        let host = |port: &str| ports[port][0]["HostPort"].as_str().map(String::from).context(format!("no {port}"));
+        let range = "{{range $p, $conf := .NetworkSettings.Ports}}{{$p}} -> {{(index $conf 0).HostPort}}\n{{end}}";
+        let out = d.out(&e, &["inspect", "--format", range, &name]).await?;
+        for port in ["8787/tcp", "9000/tcp"] {
+            let line = format!("{port} -> {}", host(port)?);
+            ensure!(out.lines().any(|l| l.trim() == line), "range printed {out:?}, without {line:?}");
+        }
+        let index = r#"{{(index (index .NetworkSettings.Ports "8787/tcp") 0).HostPort}}"#;
+        let out = d.out(&e, &["inspect", "--format", index, &name]).await?;
+        ensure!(out.trim() == host("8787/tcp")?, "index printed {out:?}; the port map says {ports}");
         Ok(Outcome::Passed)
     })
 }
