@@ -171,3 +171,30 @@ mod tests {
         assert_eq!(clean("/x//y/."), "x/y");
     }
 }
+
+/// Visits every path under `dir`, relative to it with `/` separators, sorted, parents before
+/// their contents; symlinks are reported, not followed. The build context's tar (the CLI) and
+/// `ADD`/`COPY` sources (the builder) walk a directory the same way.
+pub fn walk(dir: &std::path::Path, visit: &mut dyn FnMut(&str, &std::fs::Metadata)) -> std::io::Result<()> {
+    walk_under(dir, "", visit)
+}
+
+fn walk_under(
+    dir: &std::path::Path,
+    prefix: &str,
+    visit: &mut dyn FnMut(&str, &std::fs::Metadata),
+) -> std::io::Result<()> {
+    let read =
+        std::fs::read_dir(dir).map_err(|e| std::io::Error::new(e.kind(), format!("read {}: {e}", dir.display())))?;
+    let mut entries: Vec<_> = read.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let rel = format!("{prefix}{}", entry.file_name().to_string_lossy());
+        let Ok(meta) = entry.path().symlink_metadata() else { continue };
+        visit(&rel, &meta);
+        if meta.is_dir() {
+            walk_under(&entry.path(), &format!("{rel}/"), visit)?;
+        }
+    }
+    Ok(())
+}

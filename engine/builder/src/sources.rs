@@ -3,7 +3,7 @@
 //! root unless `--chown` says otherwise, and the digest of their content for the build cache.
 
 use crate::backend::{Backend, BuiltImage, PathKind};
-use crate::ignore::{clean, glob_match};
+use crate::ignore::{clean, glob_match, walk};
 use crate::BuildError;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -128,11 +128,12 @@ fn expand(request: &Request, source: &str, verb: &str) -> Result<Vec<(PathBuf, S
     let relative = clean(source);
     if relative.contains(['*', '?', '[']) {
         let mut hits = Vec::new();
-        walk(request.root, "", &mut |rel, _| {
+        walk(request.root, &mut |rel, _| {
             if glob_match(&relative, rel) {
                 hits.push((request.root.join(rel), base_name(rel), None));
             }
-        })?;
+        })
+        .map_err(BuildError::io("walk the build context"))?;
         return Ok(hits);
     }
     let path = request.root.join(&relative);
@@ -164,22 +165,6 @@ fn base_name(relative: &str) -> String {
     relative.rsplit('/').next().unwrap_or(relative).to_string()
 }
 
-/// Visits every path under `dir` (relative to the walk's root), sorted, parents first.
-fn walk(dir: &Path, prefix: &str, visit: &mut dyn FnMut(&str, &fs::Metadata)) -> Result<(), BuildError> {
-    let mut entries: Vec<_> =
-        fs::read_dir(dir).map_err(BuildError::io(format!("read {}", dir.display())))?.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let rel = format!("{prefix}{}", entry.file_name().to_string_lossy());
-        let Ok(meta) = entry.path().symlink_metadata() else { continue };
-        visit(&rel, &meta);
-        if meta.is_dir() {
-            walk(&entry.path(), &format!("{rel}/"), visit)?;
-        }
-    }
-    Ok(())
-}
-
 /// Whether a local file is a tar archive, plain or compressed, that `ADD` unpacks.
 fn is_archive(path: &Path) -> bool {
     let Ok(file) = File::open(path) else { return false };
@@ -207,7 +192,8 @@ impl<W: Write> LayerWriter<'_, W> {
                 self.ensure_dir(dest)?;
                 let mut failure = None;
                 let mut entries = Vec::new();
-                walk(source, "", &mut |rel, meta| entries.push((rel.to_string(), meta.clone())))?;
+                walk(source, &mut |rel, meta| entries.push((rel.to_string(), meta.clone())))
+                    .map_err(BuildError::io("walk an ADD/COPY source"))?;
                 for (rel, meta) in entries {
                     let target = format!("{}/{rel}", dest.trim_end_matches('/'));
                     if let Err(e) = self.entry(&source.join(&rel), &target, &meta, None) {

@@ -8,9 +8,8 @@ use crate::output::human_size;
 use crate::{CliError, Session};
 use berth_api::progress::Message;
 use berth_builder::ignore::Ignore;
-use berth_client::{body_from_bytes, body_from_reader, ClientError, RequestBody};
+use berth_client::{body_from_bytes, body_from_reader, RequestBody};
 use http::Method;
-use http_body_util::BodyExt;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -83,23 +82,8 @@ async fn stream_build(
     body: RequestBody,
     out: &mut Box<dyn Write>,
 ) -> Result<Option<(i32, String)>, CliError> {
-    {
-        let response = client.stream(Method::POST, path, body, Some("application/x-tar")).await?;
-        let mut body = response.into_body();
-        let mut pending = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| ClientError::Http { host: "the daemon".into(), source: e })?;
-            let Ok(data) = frame.into_data() else { continue };
-            pending.extend_from_slice(&data);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                if let Some(failure) = print_line(&line, out)? {
-                    return Ok(Some(failure));
-                }
-            }
-        }
-        print_line(&pending, out)
-    }
+    let response = client.stream(Method::POST, path, body, Some("application/x-tar")).await?;
+    super::each_line(response.into_body(), |line| print_line(line, out)).await
 }
 
 /// Prints one message; an error message gives the exit status (a failed `RUN`'s code) and text.
@@ -191,7 +175,7 @@ fn directory_context(dir: &Path, file: Option<&str>) -> Result<(RequestBody, u64
     };
     let keep = dockerfile_name.clone().unwrap_or_else(|| "Dockerfile".into());
     let mut files = Vec::new();
-    walk(dir, "", &mut |rel, meta| {
+    berth_builder::ignore::walk(dir, &mut |rel, meta| {
         if rel == keep || rel == ".dockerignore" || !ignore.excludes(rel) {
             files.push((rel.to_string(), meta.len()));
         }
@@ -214,20 +198,6 @@ fn directory_context(dir: &Path, file: Option<&str>) -> Result<(RequestBody, u64
         let _ = tar.finish();
     });
     Ok((body_from_reader(reader), size, dockerfile_name))
-}
-
-fn walk(dir: &Path, prefix: &str, visit: &mut dyn FnMut(&str, &std::fs::Metadata)) -> Result<(), CliError> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let rel = format!("{prefix}{}", entry.file_name().to_string_lossy());
-        let Ok(meta) = entry.path().symlink_metadata() else { continue };
-        visit(&rel, &meta);
-        if meta.is_dir() {
-            walk(&entry.path(), &format!("{rel}/"), visit)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -15,6 +15,29 @@ use crate::flags::{self, Flag, Parsed};
 use crate::{CliError, Session, GLOBAL_FLAGS};
 use std::fmt::Write as _;
 
+/// Reads a streamed JSON-lines answer (build, pull, push) and hands `each` every line as it
+/// arrives, the unterminated rest last. A value from `each` ends the reading early.
+pub(crate) async fn each_line<T>(
+    body: hyper::body::Incoming,
+    mut each: impl FnMut(&[u8]) -> Result<Option<T>, CliError>,
+) -> Result<Option<T>, CliError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut pending = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| berth_client::ClientError::Http { host: "the daemon".into(), source: e })?;
+        let Ok(data) = frame.into_data() else { continue };
+        pending.extend_from_slice(&data);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            if let Some(done) = each(&line)? {
+                return Ok(Some(done));
+            }
+        }
+    }
+    each(&pending)
+}
+
 type Run = fn(&mut Session, &Parsed) -> Result<i32, CliError>;
 
 /// One client command.

@@ -158,18 +158,8 @@ fn stream_progress(session: &mut Session, path: &str, auth: Option<String>, quie
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
             return Err(CliError::Client(ClientError::Api { status, message }));
         }
-        let mut body = response.into_body();
-        let mut pending = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| ClientError::Http { host: "the daemon".into(), source: e })?;
-            let Ok(data) = frame.into_data() else { continue };
-            pending.extend_from_slice(&data);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                renderer.line(&line, out)?;
-            }
-        }
-        renderer.line(&pending, out)
+        super::each_line(response.into_body(), |line| renderer.line(line, out).map(|()| None::<()>)).await?;
+        Ok(())
     });
     session.out = writer;
     result
