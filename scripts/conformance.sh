@@ -4,6 +4,7 @@
 #   profile file), DOCKER_CLI its CLI, DAEMON_BIN its daemon program.
 #   Without: against a fresh berth daemon in a temporary root (its own socket, graph and pid
 #   file), compared with spec-tests/expectations/berth.tsv. `update` rewrites that file.
+#   Arguments after the mode go to the suite (e.g. `check --only compose`).
 #   That daemon and the suite run in a network namespace of their own: the bridge, iptables
 #   chains and published ports exist only there and vanish with it, and no container can
 #   reach beyond the machine.
@@ -69,4 +70,4 @@ done
 
 args=(--engine berth --expect spec-tests/expectations/berth.tsv --jobs "${CONFORMANCE_JOBS:-2}")
 [ "$mode" = update ] && args+=(--update-expectations)
-DOCKER_HOST="$sock" DOCKER_CLI="$PWD/$bin/berth" DAEMON_BIN="$PWD/$bin/berth" in_netns "$bin/conformance" "${args[@]}"
+DOCKER_HOST="$sock" DOCKER_CLI="$PWD/$bin/berth" DAEMON_BIN="$PWD/$bin/berth" in_netns "$bin/conformance" "${args[@]}" "${@:2}"

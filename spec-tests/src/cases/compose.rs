@@ -539,7 +539,9 @@ async fn networks(
 /// Under restart: always, pocket-id's main process exiting (code 3) is followed by a restart.
 async fn restarts(e: &Engine, pocket: &str) -> anyhow::Result<()> {
     let before = inspect(e, pocket).await?["State"]["Pid"].clone();
-    e.cli(&["exec", pocket, "kill", "-USR1", "1"]).await?.success()?;
+    // Through the engine: an `exec kill` could itself be killed with the container before
+    // it reports its status.
+    e.cli(&["kill", "-s", "USR1", pocket]).await?.success()?;
     eventually("pocket-id restarting", SETTLE, || async {
         let value = inspect(e, pocket).await?;
         let again = value["RestartCount"].as_u64().unwrap_or(0) >= 1

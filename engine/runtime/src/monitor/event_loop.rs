@@ -278,7 +278,10 @@ impl EventLoop {
     /// Until the first deadline: draining an exited process's output, flushing to clients,
     /// or going idle.
     fn timeout(&self, idle_at: Option<Instant>) -> EpollTimeout {
-        let draining = self.procs.values().filter(|p| p.out.is_some() || p.err.is_some()).filter_map(|p| p.deadline);
+        // An exited init waits (until its deadline) for the execs, which its end kills.
+        let draining = (self.procs.iter())
+            .filter(|&(&id, p)| p.out.is_some() || p.err.is_some() || id == INIT)
+            .filter_map(|(_, p)| p.deadline);
         let Some(deadline) = draining.chain(self.flush_deadline).chain(idle_at).min() else {
             return EpollTimeout::NONE;
         };
@@ -511,6 +514,13 @@ impl EventLoop {
             .filter(|(_, p)| (p.out.is_none() && p.err.is_none()) || p.deadline.is_some_and(|d| now >= d))
             .map(|(&id, _)| id)
             .collect();
+        // The init's end ends the container and answers every exec waiter: first let the
+        // execs it took down be reaped, so that they report their own status.
+        let execs_left = self.procs.keys().any(|id| *id != INIT && !done.contains(id));
+        let init_waited = self.procs.get(&INIT).and_then(|p| p.deadline).is_some_and(|d| now >= d);
+        if execs_left && !init_waited {
+            done.retain(|&id| id != INIT);
+        }
         done.sort_by_key(|&id| (id == INIT, id));
         done.into_iter().for_each(|id| self.complete(id));
     }
