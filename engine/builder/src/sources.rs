@@ -119,6 +119,12 @@ fn expand(request: &Request, source: &str, verb: &str) -> Result<Vec<(PathBuf, S
         if !request.add {
             return Err(BuildError::Invalid(format!("source can't be a URL for COPY: {source}")));
         }
+        if request.dest.ends_with('/') && url_file_name(source).is_none() {
+            // Into a directory, the file is named after the URL; this URL names none.
+            return Err(BuildError::Invalid(format!(
+                "cannot determine filename from url: {source}: give the destination a file name"
+            )));
+        }
         let (path, name) = download(source, request.work)?;
         return Ok(vec![(path, name, Some(0o600))]);
     }
@@ -367,8 +373,7 @@ fn download(url: &str, work: &Path) -> Result<(PathBuf, String), BuildError> {
             head.lines().next().and_then(|l| l.split_once(' ')).map_or(status, |(_, rest)| rest)
         )));
     }
-    let name = path.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string();
-    let name = if name.is_empty() { "download".to_string() } else { name };
+    let name = url_file_name(url).unwrap_or_else(|| "download".to_string());
     let dir = work.join("download");
     fs::create_dir_all(&dir).map_err(BuildError::io("create the download directory"))?;
     let file = dir.join(format!("{}-{name}", fs::read_dir(&dir).map_or(0, |d| d.count())));
@@ -376,9 +381,26 @@ fn download(url: &str, work: &Path) -> Result<(PathBuf, String), BuildError> {
     Ok((file, name))
 }
 
+/// The last segment of a URL's path, if it has one (`http://host/` and `http://host` have none).
+fn url_file_name(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    let name = path.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("");
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escapes;
+    use super::{escapes, url_file_name};
+
+    #[test]
+    fn a_url_names_its_file_by_its_last_path_segment() {
+        assert_eq!(url_file_name("http://h:1/a/b.tar?x=1").as_deref(), Some("b.tar"));
+        assert_eq!(url_file_name("http://h:1/a/b#frag").as_deref(), Some("b"));
+        assert_eq!(url_file_name("http://h:1"), None);
+        assert_eq!(url_file_name("http://h:1/"), None);
+        assert_eq!(url_file_name("http://h:1/dir/"), None);
+    }
 
     #[test]
     fn sources_may_not_climb_out_of_the_context() {

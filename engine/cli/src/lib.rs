@@ -123,7 +123,13 @@ impl CliError {
     /// The text for standard error.
     pub fn report(&self) -> String {
         match self {
-            CliError::Usage { message, command: Some(cmd) } => format!("{message}\nSee 'berth {cmd} --help'."),
+            CliError::Usage { message, command: Some(cmd) } => match commands::find(cmd) {
+                // As the docker CLI: the problem, where to read more, the usage line.
+                Some(c) => {
+                    format!("{message}\nSee 'berth {cmd} --help'.\n\nUsage:  berth {cmd} {}\n\n{}", c.usage, c.about)
+                }
+                None => format!("{message}\nSee 'berth {cmd} --help'."),
+            },
             CliError::Usage { message, command: None } => format!("{message}\nSee 'berth --help'."),
             CliError::Client(ClientError::Api { message, .. }) => {
                 format!("Error response from daemon: {message}")

@@ -1444,7 +1444,10 @@ pub async fn failing_step(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 
 /// A base missing locally is pulled from the registry (REGISTRY_URL) and the build goes on.
 pub async fn pull_base(e: Arc<Engine>) -> anyhow::Result<Outcome> {
-    let Some(registry) = std::env::var("REGISTRY_URL").ok().filter(|u| !u.is_empty()) else {
+    // A registry that takes pushes without an index (3.2.7): PRIVATE_REGISTRY_URL, else
+    // REGISTRY_URL.
+    let url = |name: &str| std::env::var(name).ok().filter(|u| !u.is_empty());
+    let Some(registry) = url("PRIVATE_REGISTRY_URL").or_else(|| url("REGISTRY_URL")) else {
         return Ok(skip(SkipKind::Environment, "REGISTRY_URL is not set: no registry to pull a base from"));
     };
     scoped(e, |s| async move {

@@ -54,7 +54,12 @@ struct Session {
     checksums: BTreeMap<String, String>,
 }
 
-async fn open_pull(server: Server, remote: &Remote, auth: &AuthConfig) -> Result<Session, DistributionError> {
+async fn open_pull(
+    server: Server,
+    remote: &Remote,
+    tag: Option<&str>,
+    auth: &AuthConfig,
+) -> Result<Session, DistributionError> {
     if remote.registry.is_some() {
         if let Some((user, password)) = auth.user_password() {
             server.set_auth(Authorization::basic(&user, &password));
@@ -64,7 +69,11 @@ async fn open_pull(server: Server, remote: &Remote, auth: &AuthConfig) -> Result
     if let Some((user, password)) = auth.user_password() {
         server.set_auth(Authorization::basic(&user, &password));
     }
-    let path = format!("/v1/repositories/{}/images", remote.path);
+    // With a tag, the index lists the checksums of that tag's chain only (5.4.1 §2.1 step 1).
+    let path = match tag {
+        Some(tag) => format!("/v1/repositories/{}/images?tag={tag}", remote.path),
+        None => format!("/v1/repositories/{}/images", remote.path),
+    };
     let headers = [("x-docker-token", "true".to_string())];
     let (status, answer, body) = server.call(Method::GET, &path, &headers, transport::empty()).await?;
     if status == StatusCode::NOT_FOUND {
@@ -94,7 +103,7 @@ pub async fn pull(
     auth: &AuthConfig,
     progress: &Progress,
 ) -> Result<(), DistributionError> {
-    let session = open_pull(Server::new(server.authority.clone()), remote, auth).await?;
+    let session = open_pull(Server::new(server.authority.clone()), remote, tag, auth).await?;
     let tags_path = format!("/v1/repositories/{}/tags", remote.path);
     let (status, _, body) = session.registry.call(Method::GET, &tags_path, &[], transport::empty()).await?;
     if !status.is_success() {
@@ -393,10 +402,13 @@ pub async fn push(
 ) -> Result<(), DistributionError> {
     let mut nodes: Vec<Node> = Vec::new();
     let mut tops = Vec::new();
+    // The image list for the index: every image of each tag's chain, under that tag.
+    let mut listed = Vec::new();
     for (tag, id) in tags {
         let (store, id) = (d.store.clone(), id.clone());
         let image_nodes = blocking(move || nodes_of(&store, &id)).await?;
         tops.push((tag.clone(), image_nodes.last().map(|n| n.id.clone()).unwrap_or_default()));
+        listed.extend(image_nodes.iter().map(|n| serde_json::json!({"id": n.id, "Tag": tag})));
         for node in image_nodes {
             if !nodes.iter().any(|n| n.id == node.id) {
                 nodes.push(node);
@@ -406,7 +418,7 @@ pub async fn push(
     progress.status(format!("The push refers to a repository [{}] (len: {})", remote.local, tags.len()));
     let index = remote.registry.is_none().then(|| Server::new(server.authority.clone()));
     let registry = match &index {
-        Some(index) => open_push(index, remote, auth, &nodes, progress).await?,
+        Some(index) => open_push(index, remote, auth, &listed, progress).await?,
         None => {
             let registry = Server::new(server.authority.clone());
             if let Some((user, password)) = auth.user_password() {
@@ -465,7 +477,7 @@ async fn open_push(
     index: &Server,
     remote: &Remote,
     auth: &AuthConfig,
-    nodes: &[Node],
+    list: &[Value],
     progress: &Progress,
 ) -> Result<Server, DistributionError> {
     let (user, password) = auth.user_password().ok_or_else(|| {
@@ -482,7 +494,6 @@ async fn open_push(
     }
     index.set_auth(Authorization::basic(&user, &password));
     progress.status("Sending image list");
-    let list: Vec<Value> = nodes.iter().map(|n| serde_json::json!({"id": n.id})).collect();
     let path = format!("/v1/repositories/{}/", remote.path);
     let headers = [("x-docker-token", "true".to_string())];
     let body = serde_json::to_vec(&list).unwrap_or_default();

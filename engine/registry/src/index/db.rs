@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS images (
     position INTEGER NOT NULL,
     PRIMARY KEY (repository_id, image_id)
 );
+CREATE TABLE IF NOT EXISTS image_tags (
+    repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+    image_id TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (repository_id, tag, image_id)
+);
 CREATE TABLE IF NOT EXISTS tokens (
     signature_hash TEXT PRIMARY KEY,
     repository TEXT NOT NULL,
@@ -230,28 +236,66 @@ pub fn allocate_repository(conn: &Connection, repo: &RepoName, owner_id: i64) ->
     )
 }
 
-/// Adds images (never removes any); a checksum given replaces the one recorded.
-pub fn add_images(
-    conn: &mut Connection,
-    repository_id: i64,
-    images: &[(String, Option<String>)],
-) -> rusqlite::Result<()> {
+/// An image of a repository's list: its checksum once pushed, and the tag whose chain a
+/// pushing client listed it under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRow {
+    pub id: String,
+    pub checksum: Option<String>,
+    pub tag: Option<String>,
+}
+
+/// Adds images (never removes any); a checksum given replaces the one recorded, a tag given
+/// adds the image to that tag's chain.
+pub fn add_images(conn: &mut Connection, repository_id: i64, images: &[ImageRow]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    for (id, checksum) in images {
+    for image in images {
         tx.execute(
             "INSERT INTO images (repository_id, image_id, checksum, position)
              VALUES (?1, ?2, ?3, (SELECT COUNT(*) FROM images WHERE repository_id = ?1))
              ON CONFLICT (repository_id, image_id) DO UPDATE SET checksum = COALESCE(excluded.checksum, checksum)",
-            params![repository_id, id, checksum],
+            params![repository_id, image.id, image.checksum],
         )?;
+        if let Some(tag) = &image.tag {
+            tx.execute(
+                "INSERT OR IGNORE INTO image_tags (repository_id, image_id, tag) VALUES (?1, ?2, ?3)",
+                params![repository_id, image.id, tag],
+            )?;
+        }
     }
     tx.commit()
 }
 
-pub fn images(conn: &Connection, repository_id: i64) -> rusqlite::Result<Vec<(String, Option<String>)>> {
-    let mut statement =
-        conn.prepare("SELECT image_id, checksum FROM images WHERE repository_id = ?1 ORDER BY position, image_id")?;
-    let rows = statement.query_map([repository_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+/// The images of a repository with their checksums: all of them, or those of one tag's chain
+/// when pushes named that tag.
+pub fn images(
+    conn: &Connection,
+    repository_id: i64,
+    tag: Option<&str>,
+) -> rusqlite::Result<Vec<(String, Option<String>)>> {
+    let tagged = match tag {
+        Some(tag) => {
+            conn.query_row(
+                "SELECT COUNT(*) FROM image_tags WHERE repository_id = ?1 AND tag = ?2",
+                params![repository_id, tag],
+                |r| r.get::<_, i64>(0),
+            )? > 0
+        }
+        None => false,
+    };
+    let mut statement = if tagged {
+        conn.prepare(
+            "SELECT i.image_id, i.checksum FROM images i
+             JOIN image_tags t ON t.repository_id = i.repository_id AND t.image_id = i.image_id
+             WHERE i.repository_id = ?1 AND t.tag = ?2 ORDER BY i.position, i.image_id",
+        )?
+    } else {
+        conn.prepare(
+            "SELECT image_id, checksum FROM images WHERE repository_id = ?1 AND ?2 = ?2
+             ORDER BY position, image_id",
+        )?
+    };
+    let rows = statement.query_map(params![repository_id, tag.unwrap_or("")], |row| Ok((row.get(0)?, row.get(1)?)))?;
     rows.collect()
 }
 

@@ -14,6 +14,9 @@ struct ImageEntry {
     id: String,
     #[serde(default)]
     checksum: Option<String>,
+    /// The tag whose chain the image belongs to, as a pushing client lists it.
+    #[serde(default, rename = "Tag", alias = "tag")]
+    tag: Option<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -23,14 +26,21 @@ struct ImageAnswer {
     checksum: Option<String>,
 }
 
-async fn image_list(body: Incoming) -> Result<Vec<(String, Option<String>)>, IndexError> {
+async fn image_list(body: Incoming) -> Result<Vec<db::ImageRow>, IndexError> {
     let bytes = h::read_limited(body, MAX_BODY).await.map_err(|e| IndexError::bad_request(e.to_string()))?;
     let entries: Vec<ImageEntry> = serde_json::from_slice(&bytes)
         .map_err(|_| IndexError::bad_request("Invalid JSON: expected [{\"id\": ..., \"checksum\": ...}]"))?;
     if let Some(bad) = entries.iter().find(|e| !is_image_id(&e.id)) {
         return Err(IndexError::bad_request(format!("Invalid image id {:?}", bad.id)));
     }
-    Ok(entries.into_iter().map(|e| (e.id, e.checksum.filter(|c| !c.is_empty()))).collect())
+    Ok(entries
+        .into_iter()
+        .map(|e| db::ImageRow {
+            id: e.id,
+            checksum: e.checksum.filter(|c| !c.is_empty()),
+            tag: e.tag.filter(|t| !t.is_empty()),
+        })
+        .collect())
 }
 
 /// The user behind Basic credentials who may write `repo`.
@@ -84,7 +94,9 @@ pub async fn delete(svc: &IndexService, parts: &Parts, repo: &RepoName) -> Resul
     Ok(response)
 }
 
-/// Pull step 1–2, and the registry's token check (steps 4–5): the image list of a repository.
+/// Pull step 1–2, and the registry's token check (steps 4–5): the image list of a repository;
+/// with `?tag=`, only the chain of that tag as pushes listed it (every image when no push
+/// named the tag).
 pub async fn get_images(svc: &IndexService, parts: &Parts, repo: &RepoName) -> Result<Response<Body>, IndexError> {
     let name = repo.clone();
     let repository = svc.db(move |c| db::repository(c, &name)).await?.filter(|r| !r.deleted);
@@ -106,7 +118,8 @@ pub async fn get_images(svc: &IndexService, parts: &Parts, repo: &RepoName) -> R
         Caller::Anonymous => Some(None),
     };
     let id = repository.id;
-    let images = svc.db(move |c| db::images(c, id)).await?;
+    let tag = h::query_value(&h::query(parts), "tag").filter(|t| !t.is_empty());
+    let images = svc.db(move |c| db::images(c, id, tag.as_deref())).await?;
     let answer: Vec<ImageAnswer> = images.into_iter().map(|(id, checksum)| ImageAnswer { id, checksum }).collect();
     let mut response = svc.with_endpoints(h::json(StatusCode::OK, &answer));
     if let (Some(user), true) = (issue_for, h::wants_token(parts)) {
