@@ -3,6 +3,7 @@
 # (DOCKER_BUILDKIT=0): ../shared/bench/Dockerfile with a fresh 10 MB random blob.bin, built
 #   --no-cache          RUNS times each, median and ratio
 #   fully cached        RUNS times each (after one warm-up build), median and ratio
+# and the CLI's own floor: the build against a stand-in engine that does nothing.
 # Both engines run without a bridge (berth -b none, moby --bridge=none) so RUN steps cost the
 # same network set-up. Needs root; starts both engines in temporary roots and stops them.
 set -euo pipefail
@@ -46,3 +47,12 @@ report() {
 }
 report "--no-cache" "--no-cache"
 report "fully cached" ""
+
+# The CLI's own share: the same build against a stand-in engine that only reads the context
+# (benches/compare/cli-floor.py). No engine's build through this CLI can be faster.
+python3 benches/compare/cli-floor.py "$broot/floor.sock" &
+fpid=$!
+for _ in $(seq 50); do [ -S "$broot/floor.sock" ] && break; sleep 0.1; done
+fm=$(for _ in $(seq "$RUNS"); do ms build "unix://$broot/floor.sock" ""; done | median)
+kill "$fpid" 2>/dev/null || true
+echo "docker CLI floor (context tar and upload to an engine doing nothing), median of $RUNS: ${fm} ms"

@@ -521,7 +521,8 @@ impl Builder<'_> {
             }
             None => self.context.dir.as_path(),
         };
-        let request = sources::Request { add, root, sources, dest: dest.clone(), owner, work: &work };
+        let digests = copy.from.is_none().then_some(&self.context.digests);
+        let request = sources::Request { add, root, sources, dest: dest.clone(), owner, work: &work, digests };
         let prepared = sources::prepare(&request, self.backend, stage.image.as_ref())?;
         let from = copy.from.as_ref().map(|f| format!("--from={f} ")).unwrap_or_default();
         let chown = if owner == (0, 0) { String::new() } else { format!("--chown={}:{} ", owner.0, owner.1) };

@@ -4,14 +4,19 @@
 
 use crate::ignore::{clean, Ignore};
 use crate::BuildError;
-use std::io::{Cursor, Read};
-use std::path::{Path, PathBuf};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{Cursor, Read, Write};
+use std::path::{Component, Path, PathBuf};
 
 /// A context on disk, ready for `ADD` and `COPY`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Context {
     pub dir: PathBuf,
     pub dockerfile: String,
+    /// The sha256 of each regular file's content, by its path under `dir`, taken while it
+    /// was unpacked (the build cache keys on it without reading the file again).
+    pub digests: HashMap<PathBuf, [u8; 32]>,
 }
 
 /// The Dockerfile name when the request names none.
@@ -31,10 +36,10 @@ pub fn from_body<R: Read + Send + 'static>(body: R, dir: &Path, dockerfile: &str
         if text.trim().is_empty() {
             return Err(BuildError::Invalid("the Dockerfile (the request body) is empty".into()));
         }
-        return Ok(Context { dir: dir.to_path_buf(), dockerfile: text });
+        return Ok(Context { dir: dir.to_path_buf(), dockerfile: text, digests: HashMap::new() });
     }
-    unpack(Cursor::new(head).chain(body), dir)?;
-    finish(dir, dockerfile)
+    let digests = unpack(Cursor::new(head).chain(body), dir)?;
+    Ok(Context { digests, ..finish(dir, dockerfile)? })
 }
 
 /// Clones a git repository (`file://`, a local path, or any URL git reaches) into `dir`.
@@ -85,18 +90,82 @@ fn is_tar(head: &[u8]) -> bool {
     stored == Some(sum)
 }
 
-fn unpack(tar: impl Read, dir: &Path) -> Result<(), BuildError> {
+/// Unpacks a context tar into `dir`; the digests of the regular files it wrote.
+fn unpack(tar: impl Read, dir: &Path) -> Result<HashMap<PathBuf, [u8; 32]>, BuildError> {
     let mut archive = tar::Archive::new(tar);
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
     archive.set_overwrite(true);
+    let root = dir.canonicalize().map_err(BuildError::io("open the context directory"))?;
+    let mut digests = HashMap::new();
+    let mut buf = vec![0u8; 1 << 20];
     let entries = archive.entries().map_err(BuildError::io("read the build context"))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| BuildError::Invalid(format!("the build context is not a valid tar: {e}")))?;
-        // `unpack_in` refuses names that climb out of `dir` (`..`, absolute links).
-        entry.unpack_in(dir).map_err(|e| BuildError::Invalid(format!("cannot unpack the build context: {e}")))?;
+        // The name without `./` parts; `..` and absolute names are left to `unpack_in`.
+        let name = entry.path().map(|p| p.into_owned()).unwrap_or_default();
+        let relative: PathBuf = name.components().filter(|c| matches!(c, Component::Normal(_))).collect();
+        let plain = name.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        let fast = if plain { regular_target(&entry, &root, &relative) } else { None };
+        let unpacked = match fast {
+            Some(target) => unpack_file(&mut entry, &target, &mut buf).map(|digest| Some((target, digest))),
+            // Everything else through `unpack_in`, which refuses names that climb out of
+            // `dir` (`..`, absolute links, symlinked parents).
+            None => entry.unpack_in(dir).map(|_| None),
+        };
+        match unpacked.map_err(|e| BuildError::Invalid(format!("cannot unpack the build context: {e}")))? {
+            Some((target, digest)) => drop(digests.insert(target, digest)),
+            None => drop(digests.remove(&root.join(&relative))),
+        }
     }
-    Ok(())
+    // Keyed under `dir` as given, which is how sources name them.
+    Ok(digests.into_iter().filter_map(|(p, d)| Some((dir.join(p.strip_prefix(&root).ok()?), d))).collect())
+}
+
+/// Where a regular file of the context goes, when it can be written directly: `relative` (of
+/// normal components only) under a parent directory that, once created, is still `root`'s.
+fn regular_target<R: Read>(entry: &tar::Entry<R>, root: &Path, relative: &Path) -> Option<PathBuf> {
+    if !entry.header().entry_type().is_file() || relative.as_os_str().is_empty() {
+        return None;
+    }
+    let target = root.join(relative);
+    let parent = target.parent()?;
+    // A symlink among the parents could lead anywhere: `unpack_in` decides those. The
+    // deepest parent that exists must be itself (no link on the way), before any is made.
+    let existing = parent.ancestors().find(|a| a.exists())?;
+    if existing.canonicalize().ok()? != existing || !existing.starts_with(root) {
+        return None;
+    }
+    std::fs::create_dir_all(parent).ok()?;
+    match std::fs::symlink_metadata(&target) {
+        Ok(meta) if !meta.is_file() => None,
+        // A new inode: an earlier entry may have hard-linked this name to another.
+        Ok(_) => std::fs::remove_file(&target).ok().map(|()| target),
+        Err(_) => Some(target),
+    }
+}
+
+/// Writes a regular file's data in large pieces, hashing it on the way; mode and mtime from
+/// its header.
+fn unpack_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path, buf: &mut [u8]) -> std::io::Result<[u8; 32]> {
+    use std::os::unix::fs::PermissionsExt;
+    let (mode, mtime) = (entry.header().mode().unwrap_or(0o644), entry.header().mtime().unwrap_or(0));
+    let mut file = std::fs::File::create(target)?;
+    let mut hasher = Sha256::new();
+    loop {
+        let n = match entry.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n])?;
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
+    file.set_times(std::fs::FileTimes::new().set_modified(time).set_accessed(time))?;
+    Ok(hasher.finalize().into())
 }
 
 /// Reads the Dockerfile, then removes what `.dockerignore` leaves out.
@@ -117,7 +186,7 @@ fn finish(dir: &Path, dockerfile: &str) -> Result<Context, BuildError> {
             remove_ignored(dir, dir, &ignore)?;
         }
     }
-    Ok(Context { dir: dir.to_path_buf(), dockerfile: text })
+    Ok(Context { dir: dir.to_path_buf(), dockerfile: text, digests: HashMap::new() })
 }
 
 fn missing(name: &str) -> BuildError {
@@ -172,6 +241,73 @@ mod tests {
         assert_eq!(context.dockerfile, "FROM busybox\n");
         assert!(!dir.path().join("a.log").exists());
         assert!(dir.path().join("b").exists());
+    }
+
+    /// A tar of raw entries: (name, kind, link target, data).
+    fn raw_tar(entries: &[(&str, tar::EntryType, &str, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, kind, link, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(*kind);
+            header.set_size(data.len() as u64);
+            header.set_mode(0o640);
+            header.set_mtime(1_000_000_000);
+            if !link.is_empty() {
+                header.set_link_name(link).unwrap();
+            }
+            header.set_path(name).unwrap();
+            header.set_cksum();
+            builder.append(&header, data.as_bytes()).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn files_keep_mode_and_mtime_and_their_digests_are_kept() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let body = raw_tar(&[
+            ("./Dockerfile", tar::EntryType::Regular, "", "FROM busybox\n"),
+            ("./sub/blob.bin", tar::EntryType::Regular, "", "blob"),
+        ]);
+        let context = from_body(Cursor::new(body), dir.path(), DEFAULT_DOCKERFILE).unwrap();
+        let blob = dir.path().join("sub/blob.bin");
+        let meta = std::fs::metadata(&blob).unwrap();
+        assert_eq!((meta.mode() & 0o7777, meta.mtime()), (0o640, 1_000_000_000));
+        let expected: [u8; 32] = Sha256::digest(b"blob").into();
+        assert_eq!(context.digests.get(&blob), Some(&expected));
+    }
+
+    #[test]
+    fn a_symlinked_parent_cannot_lead_a_file_out_of_the_context() {
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let target = outside.path().to_str().unwrap();
+        let body = raw_tar(&[
+            ("Dockerfile", tar::EntryType::Regular, "", "FROM busybox\n"),
+            ("escape", tar::EntryType::Symlink, target, ""),
+            ("escape/planted", tar::EntryType::Regular, "", "x"),
+            ("escape/new/planted", tar::EntryType::Regular, "", "x"),
+        ]);
+        let _ = from_body(Cursor::new(body), dir.path(), DEFAULT_DOCKERFILE);
+        let left: Vec<_> = std::fs::read_dir(outside.path()).unwrap().collect();
+        assert!(left.is_empty(), "written through the symlink: {left:?}");
+    }
+
+    #[test]
+    fn a_file_over_a_hard_link_leaves_the_other_name_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = raw_tar(&[
+            ("Dockerfile", tar::EntryType::Regular, "", "FROM busybox\n"),
+            ("a", tar::EntryType::Regular, "", "original"),
+            ("b", tar::EntryType::Link, "a", ""),
+            ("b", tar::EntryType::Regular, "", "replaced"),
+        ]);
+        let context = from_body(Cursor::new(body), dir.path(), DEFAULT_DOCKERFILE).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join("a")).unwrap(), "original");
+        assert_eq!(std::fs::read_to_string(dir.path().join("b")).unwrap(), "replaced");
+        let expected: [u8; 32] = Sha256::digest(b"replaced").into();
+        assert_eq!(context.digests.get(&dir.path().join("b")), Some(&expected));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::backend::{Backend, BuiltImage, PathKind};
 use crate::ignore::{clean, glob_match, walk};
 use crate::BuildError;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -23,6 +23,8 @@ pub struct Request<'a> {
     pub owner: (u64, u64),
     /// A scratch directory for downloads and the layer tar.
     pub work: &'a Path,
+    /// Content digests already known, by path (the context's).
+    pub digests: Option<&'a HashMap<PathBuf, [u8; 32]>>,
 }
 
 /// What the layer will hold.
@@ -84,7 +86,7 @@ pub fn prepare(request: &Request, backend: &dyn Backend, image: Option<&BuiltIma
     }
     let exists = |path: &str| image.is_some_and(|i| backend.path_kind(i, path).is_some());
     let mut hasher = Sha256::new();
-    write_layer(&items, request.owner, &exists, std::io::sink(), &mut hasher)?;
+    write_layer::<std::io::Sink>(&items, request.owner, &exists, Output::Digest(&mut hasher, request.digests))?;
     Ok(Prepared { items, owner: request.owner, digest: format!("{:x}", hasher.finalize()) })
 }
 
@@ -93,24 +95,52 @@ impl Prepared {
     pub fn write(&self, path: &Path, backend: &dyn Backend, image: Option<&BuiltImage>) -> Result<(), BuildError> {
         let exists = |p: &str| image.is_some_and(|i| backend.path_kind(i, p).is_some());
         let file = BufWriter::new(File::create(path).map_err(BuildError::io("create the layer tar"))?);
-        let file = write_layer(&self.items, self.owner, &exists, file, &mut Sha256::new())?;
+        let file = write_layer(&self.items, self.owner, &exists, Output::Tar(file))?;
+        let Some(file) = file else { return Ok(()) };
         file.into_inner().map_err(|e| BuildError::Io { what: "write the layer tar".into(), source: e.into_error() })?;
         Ok(())
     }
+}
+
+/// What [`write_layer`] makes: the layer tar, or only the digest the build cache keys on
+/// (paths, modes, link targets and the sha256 of each file's content), reading every file
+/// once and writing nothing.
+enum Output<'a, W: Write> {
+    Tar(W),
+    Digest(&'a mut Sha256, Option<&'a HashMap<PathBuf, [u8; 32]>>),
 }
 
 fn write_layer<W: Write>(
     items: &[Item],
     owner: (u64, u64),
     exists: &dyn Fn(&str) -> bool,
-    out: W,
-    hasher: &mut Sha256,
-) -> Result<W, BuildError> {
-    let mut writer = LayerWriter { tar: tar::Builder::new(out), hasher, owner, made: BTreeSet::new(), exists };
+    out: Output<'_, W>,
+) -> Result<Option<W>, BuildError> {
+    let mut scratch = Sha256::new();
+    let (tar, hasher, known) = match out {
+        Output::Tar(w) => (Some(tar::Builder::new(w)), &mut scratch, None),
+        Output::Digest(hasher, known) => (None, hasher, known),
+    };
+    let mut writer = LayerWriter { tar, hasher, known, owner, made: BTreeSet::new(), exists };
     for item in items {
         writer.item(item)?;
     }
-    writer.tar.into_inner().map_err(BuildError::io("write the layer tar"))
+    writer.tar.map(|t| t.into_inner().map_err(BuildError::io("write the layer tar"))).transpose()
+}
+
+/// The sha256 of a file's content.
+fn file_digest(path: &Path) -> Result<[u8; 32], BuildError> {
+    let mut file = File::open(path).map_err(BuildError::io(format!("open {}", path.display())))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(hasher.finalize().into()),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(BuildError::io(format!("read {}", path.display()))(e)),
+        }
+    }
 }
 
 /// A source's matches: the path, the name it lands under, and a forced mode (downloads).
@@ -183,7 +213,9 @@ fn is_archive(path: &Path) -> bool {
 }
 
 struct LayerWriter<'a, W: Write> {
-    tar: tar::Builder<W>,
+    /// None when only the digest is wanted.
+    tar: Option<tar::Builder<W>>,
+    known: Option<&'a HashMap<PathBuf, [u8; 32]>>,
     hasher: &'a mut Sha256,
     owner: (u64, u64),
     /// Directories this layer already creates.
@@ -263,16 +295,22 @@ impl<W: Write> LayerWriter<'_, W> {
             let target = fs::read_link(source).map_err(BuildError::io(format!("read link {}", source.display())))?;
             self.hasher.update(target.as_os_str().as_encoded_bytes());
             header.set_entry_type(tar::EntryType::Symlink);
-            self.tar
-                .append_link(&mut header, dest.trim_start_matches('/'), &target)
+            let Some(tar) = &mut self.tar else { return Ok(()) };
+            tar.append_link(&mut header, dest.trim_start_matches('/'), &target)
                 .map_err(BuildError::io("write the layer tar"))
         } else if kind.is_file() {
+            let Some(tar) = &mut self.tar else {
+                let digest = match self.known.and_then(|k| k.get(source)) {
+                    Some(digest) => *digest,
+                    None => file_digest(source)?,
+                };
+                self.hasher.update(digest);
+                return Ok(());
+            };
             header.set_entry_type(tar::EntryType::Regular);
             header.set_size(meta.len());
-            let file = File::open(source).map_err(BuildError::io(format!("open {}", source.display())))?;
-            let mut hashing = HashingRead { inner: file, hasher: &mut *self.hasher };
-            self.tar
-                .append_data(&mut header, dest.trim_start_matches('/'), &mut hashing)
+            let mut file = File::open(source).map_err(BuildError::io(format!("open {}", source.display())))?;
+            tar.append_data(&mut header, dest.trim_start_matches('/'), &mut file)
                 .map_err(BuildError::io("write the layer tar"))
         } else {
             tracing::debug!("skipping {} in ADD/COPY: not a file, directory or link", source.display());
@@ -281,7 +319,8 @@ impl<W: Write> LayerWriter<'_, W> {
     }
 
     fn append(&mut self, header: &mut tar::Header, path: &str, data: &mut dyn Read) -> Result<(), BuildError> {
-        self.tar.append_data(header, path.trim_start_matches('/'), data).map_err(BuildError::io("write the layer tar"))
+        let Some(tar) = &mut self.tar else { return Ok(()) };
+        tar.append_data(header, path.trim_start_matches('/'), data).map_err(BuildError::io("write the layer tar"))
     }
 
     /// Copies an archive's entries under `dest`, names cleaned so none climbs out of it.
@@ -304,24 +343,34 @@ impl<W: Write> LayerWriter<'_, W> {
             }
             self.hasher.update(format!("{target}\0{:o}\0", header.mode().unwrap_or(0)).as_bytes());
             let kind = header.entry_type();
+            let Some(tar) = &mut self.tar else {
+                // The digest: names, modes and links of the entries, and their content.
+                if kind.is_hard_link() || kind.is_symlink() {
+                    let link = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+                    self.hasher.update(String::from_utf8_lossy(&link).as_bytes());
+                } else {
+                    std::io::copy(
+                        &mut HashingRead { inner: &mut entry, hasher: &mut *self.hasher },
+                        &mut std::io::sink(),
+                    )
+                    .map_err(bad)?;
+                }
+                continue;
+            };
             if kind.is_hard_link() || kind.is_symlink() {
                 let link =
                     entry.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned()).unwrap_or_default();
-                self.hasher.update(link.as_bytes());
                 let link = if kind.is_hard_link() {
                     format!("{}/{}", dest.trim_end_matches('/').trim_start_matches('/'), clean(&link))
                 } else {
                     link
                 };
                 header.set_size(0);
-                self.tar
-                    .append_link(&mut header, target.trim_start_matches('/'), &link)
+                tar.append_link(&mut header, target.trim_start_matches('/'), &link)
                     .map_err(BuildError::io("write the layer tar"))?;
                 continue;
             }
-            let mut hashing = HashingRead { inner: &mut entry, hasher: &mut *self.hasher };
-            self.tar
-                .append_data(&mut header, target.trim_start_matches('/'), &mut hashing)
+            tar.append_data(&mut header, target.trim_start_matches('/'), &mut entry)
                 .map_err(BuildError::io("write the layer tar"))?;
         }
         Ok(())

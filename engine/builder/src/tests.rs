@@ -128,7 +128,7 @@ fn build(engine: &FakeEngine, dockerfile: &str, files: &[(&str, &str)], options:
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, data).unwrap();
     }
-    let context = Context { dir: context_dir, dockerfile: dockerfile.into() };
+    let context = Context { dir: context_dir, dockerfile: dockerfile.into(), ..Default::default() };
     let mut lines = Vec::new();
     let image = crate::parse(dockerfile, options).and_then(|parsed| {
         crate::run(&parsed, &context, options, engine, dir.path(), &mut |m: Message| lines.push(m.stream))
