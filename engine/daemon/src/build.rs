@@ -21,6 +21,8 @@ pub struct BuildBackend {
     pub runtime: tokio::runtime::Handle,
     /// `networkmode`: the network of RUN steps' containers (empty: the default bridge).
     pub network_mode: String,
+    /// `X-Registry-Config`: the credentials for pulling FROM images, per registry.
+    pub registry_configs: berth_registry::distribution::AuthConfigs,
 }
 
 fn text(e: impl std::fmt::Display) -> String {
@@ -122,7 +124,7 @@ impl Backend for BuildBackend {
             sink.lock().unwrap_or_else(|e| e.into_inner()).push(m);
         }));
         let distribution = self.engine.distribution().clone();
-        let auth = berth_registry::distribution::AuthConfig::default();
+        let auth = distribution.auth_for(&self.registry_configs, name);
         // FROM name means name:latest, never every tag.
         let tagged = name.contains('@') || name.rsplit('/').next().is_some_and(|last| last.contains(':'));
         let tag = (!tagged).then_some("latest");

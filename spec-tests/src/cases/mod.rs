@@ -12,8 +12,10 @@ mod container_api;
 mod container_fs;
 mod containers;
 mod daemon;
+mod distribution;
 mod images;
 mod isolation;
+mod nested;
 mod network;
 mod registry;
 mod run_options;
@@ -40,6 +42,8 @@ pub fn all() -> Vec<&'static Case> {
         .chain(compose::CASES)
         .chain(build::CASES)
         .chain(registry::CASES)
+        .chain(distribution::CASES)
+        .chain(nested::CASES)
         .collect()
 }
 

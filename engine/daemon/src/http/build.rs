@@ -9,6 +9,7 @@ use super::Ctx;
 use crate::build::BuildBackend;
 use berth_api::progress::{ErrorDetail, Message};
 use berth_builder::{BuildError, Context, Options};
+use berth_registry::distribution::AuthConfigs;
 use http::{header, HeaderValue, Response, StatusCode};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -26,6 +27,7 @@ impl From<BuildError> for ApiError {
 
 pub async fn build(mut ctx: Ctx) -> Result<Reply, ApiError> {
     let options = options(&ctx)?;
+    let registry_configs = registry_configs(&ctx)?;
     let dockerfile_name = ctx.query.get("dockerfile").filter(|d| !d.is_empty()).unwrap_or("Dockerfile").to_string();
     let mut remote = ctx.query.get("remote").filter(|r| !r.is_empty()).map(String::from);
     // An http(s) URL that is not a git repository is fetched and read as a body would be: a
@@ -65,7 +67,12 @@ pub async fn build(mut ctx: Ctx) -> Result<Reply, ApiError> {
             )))
         }
     };
-    let backend = BuildBackend { engine: ctx.engine.clone(), runtime: tokio::runtime::Handle::current(), network_mode };
+    let backend = BuildBackend {
+        engine: ctx.engine.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        network_mode,
+        registry_configs,
+    };
     let (mut writer, body) = body_channel();
     tokio::task::spawn_blocking(move || {
         let mut send = |message: Message| {
@@ -81,12 +88,20 @@ pub async fn build(mut ctx: Ctx) -> Result<Reply, ApiError> {
                 ..Default::default()
             });
         }
+        // The client has its answer before the scratch files go.
+        drop(writer);
         let _ = berth_image::fsutil::remove_tree(&work);
     });
     let mut reply = Response::new(body);
     reply.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     *reply.status_mut() = StatusCode::OK;
     Ok(reply)
+}
+
+/// The credentials per registry in `X-Registry-Config` (1.9), for pulling FROM images.
+fn registry_configs(ctx: &Ctx) -> Result<AuthConfigs, ApiError> {
+    let value = ctx.head.headers.get("x-registry-config").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    Ok(AuthConfigs::from_header(value)?)
 }
 
 fn is_http(url: &str) -> bool {

@@ -1,9 +1,11 @@
 //! Credentials as clients send them: the base64 JSON of `X-Registry-Auth` (1.5), the body of
-//! `POST /auth`, and the `auth` field of `.dockercfg` / `config.json` entries.
+//! `POST /auth`, the `auth` field of `.dockercfg` / `config.json` entries, and a build's
+//! credentials per registry in `X-Registry-Config` (1.9).
 
 use super::DistributionError;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// An AuthConfig object. Unknown fields are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +66,53 @@ impl AuthConfig {
         let bare = address.trim_start_matches("https://").trim_start_matches("http://");
         let host = bare.split('/').next().unwrap_or_default();
         let default = host.is_empty() || host.ends_with("docker.io") || host == "index.docker.io";
-        (!default).then(|| if host.contains(':') { host.to_string() } else { format!("{host}:80") })
+        (!default).then(|| with_port(host))
+    }
+}
+
+fn with_port(host: &str) -> String {
+    if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:80")
+    }
+}
+
+/// A build's credentials per registry: the `X-Registry-Config` header, base64 JSON of a
+/// ConfigFile (`{"configs": {SERVER: AuthConfig}}` as 2014 clients send it, or the bare map of
+/// servers later clients send). Servers are keyed as clients write them (`host:port`,
+/// `https://index.docker.io/v1/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthConfigs(BTreeMap<String, AuthConfig>);
+
+impl AuthConfigs {
+    /// Decodes the header; an empty one holds no credentials.
+    pub fn from_header(value: &str) -> Result<AuthConfigs, DistributionError> {
+        if value.trim().is_empty() {
+            return Ok(AuthConfigs::default());
+        }
+        let bad = |why: String| DistributionError::Invalid(format!("X-Registry-Config is not a ConfigFile: {why}"));
+        let bytes = decode_base64(value).ok_or_else(|| bad("not valid base64".into()))?;
+        let mut config: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        if let Some(configs) = config.get_mut("configs").filter(|c| c.is_object()) {
+            config = configs.take();
+        }
+        serde_json::from_value(config).map(AuthConfigs).map_err(|e| bad(e.to_string()))
+    }
+
+    /// The credentials for the registry at `host` (`host[:port]`), or for the default index
+    /// when `host` is `None` (keyed by a Docker Hub address or by `index`, the daemon's own);
+    /// none when the config does not name that server.
+    pub fn lookup(&self, host: Option<&str>, index: Option<&str>) -> AuthConfig {
+        let wanted = host.or(index).map(with_port);
+        let found = self.0.iter().find(|(server, _)| {
+            let named = AuthConfig { serveraddress: Some((*server).clone()), ..Default::default() }.registry_host();
+            match named {
+                Some(named) => wanted.as_deref() == Some(named.as_str()),
+                None => host.is_none(),
+            }
+        });
+        found.map(|(_, auth)| auth.clone()).unwrap_or_default()
     }
 }
 
@@ -85,5 +133,24 @@ mod tests {
         assert_eq!(AuthConfig::from_header("").unwrap(), AuthConfig::default());
         let hub = AuthConfig { serveraddress: Some("https://index.docker.io/v1/".into()), ..Default::default() };
         assert_eq!(hub.registry_host(), None);
+    }
+
+    #[test]
+    fn registry_configs() {
+        let bob = r#"{"username":"bob","password":"secret"}"#;
+        let old = format!(
+            r#"{{"configs":{{"http://127.0.0.1:5000/v1/":{bob},"https://index.docker.io/v1/":{{"auth":"YTpi"}}}}}}"#
+        );
+        let configs = AuthConfigs::from_header(&base64::engine::general_purpose::STANDARD.encode(&old)).unwrap();
+        let found = configs.lookup(Some("127.0.0.1:5000"), Some("127.0.0.1:7000"));
+        assert_eq!(found.user_password(), Some(("bob".into(), "secret".into())));
+        assert_eq!(configs.lookup(None, Some("127.0.0.1:7000")).user_password(), Some(("a".into(), "b".into())));
+        assert_eq!(configs.lookup(Some("127.0.0.1:5001"), None), AuthConfig::default());
+        let map = format!(r#"{{"127.0.0.1:7000":{bob}}}"#);
+        let configs = AuthConfigs::from_header(&base64::engine::general_purpose::URL_SAFE.encode(&map)).unwrap();
+        assert_eq!(configs.lookup(None, Some("127.0.0.1:7000")).username.as_deref(), Some("bob"));
+        assert_eq!(AuthConfigs::from_header("").unwrap(), AuthConfigs::default());
+        assert!(AuthConfigs::from_header("e30").is_ok());
+        assert!(AuthConfigs::from_header("W10=").is_err());
     }
 }

@@ -15,7 +15,7 @@ mod transport;
 mod v1;
 mod v2;
 
-pub use auth::AuthConfig;
+pub use auth::{AuthConfig, AuthConfigs};
 pub use progress::{Progress, Sink};
 pub use reference::Remote;
 
@@ -217,6 +217,13 @@ impl Distributor {
             return Err(DistributionError::NotFound(format!("An image does not exist locally with the tag: {what}")));
         }
         Ok(tags)
+    }
+
+    /// The credentials `configs` holds for the registry or index `name` lives on.
+    pub fn auth_for(&self, configs: &AuthConfigs, name: &str) -> AuthConfig {
+        let Ok((remote, _)) = reference::split(name, None) else { return AuthConfig::default() };
+        let index = self.index_authority().ok();
+        configs.lookup(remote.registry.as_deref(), index.as_deref())
     }
 
     /// Checks credentials with a registry or the index: `Ok(status text)` or why not.
