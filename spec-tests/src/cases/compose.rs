@@ -539,9 +539,10 @@ async fn networks(
 /// Under restart: always, pocket-id's main process exiting (code 3) is followed by a restart.
 async fn restarts(e: &Engine, pocket: &str) -> anyhow::Result<()> {
     let before = inspect(e, pocket).await?["State"]["Pid"].clone();
-    // Through the engine: an `exec kill` could itself be killed with the container before
-    // it reports its status.
-    e.cli(&["kill", "-s", "USR1", pocket]).await?.success()?;
+    // From inside, detached: an attached `exec kill` could itself be killed with the
+    // container before it reports its status; and `docker kill` is a user's stop to moby
+    // 20.10 (no restart) whatever the signal.
+    e.cli(&["exec", "-d", pocket, "kill", "-USR1", "1"]).await?.success()?;
     eventually("pocket-id restarting", SETTLE, || async {
         let value = inspect(e, pocket).await?;
         let again = value["RestartCount"].as_u64().unwrap_or(0) >= 1

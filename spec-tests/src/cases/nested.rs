@@ -248,7 +248,7 @@ async fn berth_daemon(e: &Engine) -> anyhow::Result<Result<PathBuf, Outcome>> {
 
 /// The shared libraries (and the loader) `program` needs, as `ldd` names them; none for a
 /// static program.
-async fn shared_libraries(e: &Engine, program: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(super) async fn shared_libraries(e: &Engine, program: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let ldd = e.program("ldd", &[&program.to_string_lossy()], &[]).await?;
     let libraries = ldd
         .stdout

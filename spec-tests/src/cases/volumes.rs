@@ -462,26 +462,29 @@ fn which(program: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(program)).find(|p| p.is_file())
 }
 
-/// The engine's socket and a static CLI bound into a container: `ps` there lists the host's
-/// containers.
+/// The engine's socket and the CLI bound into a container (with the shared libraries it
+/// needs, if it is not a static executable): `ps` there lists the host's containers.
 pub async fn socket_bind(e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let Some(socket) = e.docker_host.strip_prefix("unix://").map(String::from) else {
         return Ok(skip(SkipKind::Environment, "the engine under test is not on a unix socket"));
     };
-    let cli = which(&e.cli).filter(|p| is_static(p));
-    let Some(cli) = cli else {
-        return Ok(skip(
-            SkipKind::Environment,
-            format!("the CLI {} is not a static executable a busybox container can run", e.cli),
-        ));
+    let Some(cli) = which(&e.cli).and_then(|p| std::fs::canonicalize(p).ok()) else {
+        return Ok(skip(SkipKind::Environment, format!("the CLI {} is not a file this suite can find", e.cli)));
     };
+    let libraries = if is_static(&cli) { Vec::new() } else { super::nested::shared_libraries(&e, &cli).await? };
     let (marker, name) = (e.unique("listed"), e.unique("drives"));
     cleaning(&e, &[&marker, &name], async {
         detach(&e, &marker, &[IMAGE, "sh", "-c", IDLE]).await?;
         let target = e.profile.default_socket.clone();
-        let (sock, bin) = (format!("{socket}:{target}"), format!("{}:/usr/bin/docker", cli.display()));
+        let (sock, bin) = (format!("{socket}:{target}"), format!("{}:/usr/bin/docker:ro", cli.display()));
         let host = format!("unix://{target}");
-        let out = run_out(&e, &["-v", &sock, "-v", &bin, "--name", &name, IMAGE, "docker", "-H", &host, "ps"]).await?;
+        let mut args: Vec<String> = vec!["-v".into(), sock, "-v".into(), bin];
+        for library in &libraries {
+            args.extend(["-v".into(), format!("{0}:{0}:ro", library.display())]);
+        }
+        args.extend(["--name", &name, IMAGE, "docker", "-H", &host, "ps"].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run_out(&e, &args).await?;
         ensure!(out.contains(&marker), "ps inside the container does not list {marker}:\n{out}");
         Ok(Outcome::Passed)
     })
