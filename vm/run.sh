@@ -42,10 +42,8 @@ modules=(overlay veth bridge br_netfilter nf_conntrack nf_nat nf_tables nft_comp
 conformance_args=(--jobs 4 --skip build --skip dockerfile --skip registry --skip index
     --skip flow. --skip compose --skip testcontainers)
 
-# Root tests the guest leaves out, and why:
-#   proc_paths_are_masked: its privileged half runs `wc -c < /proc/kcore`, which Debian's
-#   kernels have (the host's does not) and whose read does not end in any useful time.
-test_skips=(proc_paths_are_masked)
+# Root tests the guest leaves out (cargo test names), each with its reason here. None now.
+test_skips=()
 
 case "$cgroup" in
 v2) cgroup_cmdline="cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1" ;;

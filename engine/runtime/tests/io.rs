@@ -98,7 +98,8 @@ async fn exec_runs_in_the_container() {
     f.spec.hostname = "execbox".into();
     let (monitor, init_pid) = f.start().unwrap();
     let spec = ExecSpec {
-        args: ["sh", "-c", "hostname; cat /proc/1/cmdline; echo; grep -o 'pids:.*' /proc/self/cgroup; exit 5"]
+        // The container's cgroup: the pids hierarchy's line with cgroup v1, the one line of v2.
+        args: ["sh", "-c", "hostname; cat /proc/1/cmdline; echo; grep -o 'pids:.*' /proc/self/cgroup || grep '^0::' /proc/self/cgroup; exit 5"]
             .map(String::from)
             .to_vec(),
         env: vec!["PATH=/bin".into()],

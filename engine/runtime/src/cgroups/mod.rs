@@ -122,8 +122,8 @@ impl Cgroups {
 
     /// Whether the kernel's OOM killer killed a process of the group.
     pub fn oom_killed(&self) -> bool {
-        let file = if self.v2_limits { "memory.events" } else { "memory.oom_control" };
-        let Some(dir) = self.limit_dir("memory") else { return false };
+        let Some((dir, v2)) = self.limit_group("memory") else { return false };
+        let file = if v2 { "memory.events" } else { "memory.oom_control" };
         let text = fs::read_to_string(dir.join(file)).unwrap_or_default();
         counter(&text, "oom_kill").is_some_and(|n| n > 0)
     }
@@ -144,10 +144,23 @@ impl Cgroups {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// The group that holds `controller`'s limits.
+    /// The group that holds `controller`'s limits, and whether it is a cgroup2 group: with
+    /// pure v2 the one group; else the v1 hierarchy that has the controller, or, when none
+    /// has it, the cgroup2 group if the kernel offers the controller there (a hybrid layout
+    /// on a kernel built without the v1 memory controller, as Debian's 6.12).
+    fn limit_group(&self, controller: &str) -> Option<(&Path, bool)> {
+        if !self.v2_limits {
+            if let Some(group) = self.groups.iter().find(|g| g.has(controller)) {
+                return Some((group.dir.as_path(), false));
+            }
+        }
+        let unified = self.groups.iter().find(|g| g.unified)?;
+        (self.v2_limits || unified_offers(&unified.root, controller)).then_some((unified.dir.as_path(), true))
+    }
+
+    #[cfg(test)]
     fn limit_dir(&self, controller: &str) -> Option<&Path> {
-        let found = self.groups.iter().find(|g| if self.v2_limits { g.unified } else { g.has(controller) });
-        found.map(|g| g.dir.as_path())
+        self.limit_group(controller).map(|(dir, _)| dir)
     }
 
     fn unified_dir(&self) -> Option<&Path> {
@@ -156,7 +169,8 @@ impl Cgroups {
 
     fn make_groups(&self) -> Result<(), CgroupError> {
         for group in &self.groups {
-            if group.unified && self.v2_limits {
+            let hands_out = |g: &Group| V2_CONTROLLERS.iter().any(|c| unified_offers(&g.root, c));
+            if group.unified && (self.v2_limits || hands_out(group)) {
                 make_v2_group(&group.root, &group.dir)?;
             } else if group.has("cpuset") {
                 make_cpuset_group(&group.root, &group.dir)?;
@@ -168,16 +182,13 @@ impl Cgroups {
     }
 
     fn apply(&self, limits: &Cgroup, privileged: bool) -> Result<(), CgroupError> {
-        if self.v2_limits {
-            self.limit_v2(limits)?;
-        } else {
-            self.limit_v1(limits)?;
-        }
+        self.limit(limits)?;
         if privileged {
             return Ok(());
         }
         // The v1 controller where there is one, else the cgroup2 program.
-        let v1_devices = if self.v2_limits { None } else { self.limit_dir("devices") };
+        let v1_devices =
+            if self.v2_limits { None } else { self.groups.iter().find(|g| g.has("devices")).map(|g| &g.dir) };
         match (v1_devices, self.unified_dir()) {
             (Some(dir), _) => devices::restrict_v1(dir),
             (None, Some(dir)) => devices::attach_program(dir),
@@ -185,46 +196,50 @@ impl Cgroups {
         }
     }
 
-    fn limit_v1(&self, limits: &Cgroup) -> Result<(), CgroupError> {
-        if let Some(dir) = self.limit_dir("memory") {
-            if let Some(memory) = limits.memory.filter(|m| *m > 0) {
-                write_limit(dir, "memory.limit_in_bytes", &memory.to_string())?;
+    /// Each limit in the group that holds its controller, in that hierarchy's terms.
+    fn limit(&self, limits: &Cgroup) -> Result<(), CgroupError> {
+        match self.limit_group("memory") {
+            Some((dir, false)) => {
+                if let Some(memory) = limits.memory.filter(|m| *m > 0) {
+                    write_limit(dir, "memory.limit_in_bytes", &memory.to_string())?;
+                }
+                if let Some(swap) = limits.memory_swap.filter(|s| *s != 0) {
+                    // Without swap accounting the file is missing; Docker only warns then.
+                    write_optional(dir, "memory.memsw.limit_in_bytes", &swap.to_string())?;
+                }
             }
-            if let Some(swap) = limits.memory_swap.filter(|s| *s != 0) {
-                // Without swap accounting the file is missing; Docker only warns then.
-                write_optional(dir, "memory.memsw.limit_in_bytes", &swap.to_string())?;
+            Some((dir, true)) => {
+                if let Some(memory) = limits.memory.filter(|m| *m > 0) {
+                    write_limit(dir, "memory.max", &memory.to_string())?;
+                }
+                if let Some(swap) = limits.memory_swap.filter(|s| *s != 0) {
+                    let value = match (swap, limits.memory) {
+                        (-1, _) => "max".to_string(),
+                        (total, Some(memory)) => (total - memory).max(0).to_string(),
+                        (total, None) => total.to_string(),
+                    };
+                    write_optional(dir, "memory.swap.max", &value)?;
+                }
             }
-        }
-        if let (Some(dir), Some(shares)) = (self.limit_dir("cpu"), limits.cpu_shares.filter(|s| *s > 0)) {
-            write_limit(dir, "cpu.shares", &shares.to_string())?;
-        }
-        if let (Some(dir), Some(pids)) = (self.limit_dir("pids"), limits.pids_limit) {
-            write_limit(dir, "pids.max", &pids_value(pids))?;
-        }
-        Ok(())
-    }
-
-    fn limit_v2(&self, limits: &Cgroup) -> Result<(), CgroupError> {
-        let Some(dir) = self.unified_dir() else { return Ok(()) };
-        if let Some(memory) = limits.memory.filter(|m| *m > 0) {
-            write_limit(dir, "memory.max", &memory.to_string())?;
-        }
-        if let Some(swap) = limits.memory_swap.filter(|s| *s != 0) {
-            let value = match (swap, limits.memory) {
-                (-1, _) => "max".to_string(),
-                (total, Some(memory)) => (total - memory).max(0).to_string(),
-                (total, None) => total.to_string(),
-            };
-            write_optional(dir, "memory.swap.max", &value)?;
+            None => {}
         }
         if let Some(shares) = limits.cpu_shares.filter(|s| *s > 0) {
-            write_limit(dir, "cpu.weight", &shares_to_weight(shares).to_string())?;
+            match self.limit_group("cpu") {
+                Some((dir, false)) => write_limit(dir, "cpu.shares", &shares.to_string())?,
+                Some((dir, true)) => write_limit(dir, "cpu.weight", &shares_to_weight(shares).to_string())?,
+                None => {}
+            }
         }
-        if let Some(pids) = limits.pids_limit {
+        if let (Some((dir, _)), Some(pids)) = (self.limit_group("pids"), limits.pids_limit) {
             write_limit(dir, "pids.max", &pids_value(pids))?;
         }
         Ok(())
     }
+}
+
+/// Whether a cgroup2 hierarchy's root offers `controller` (lists it in cgroup.controllers).
+fn unified_offers(root: &Path, controller: &str) -> bool {
+    has_word(&fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default(), controller)
 }
 
 fn create_dir(dir: &Path) -> Result<(), CgroupError> {
@@ -384,6 +399,24 @@ mod tests {
         assert_eq!(groups.limit_dir("memory"), Some(Path::new("/sys/fs/cgroup/memory/berth/abc")));
         assert_eq!(groups.limit_dir("pids"), None);
         assert_eq!(groups.unified_dir(), Some(Path::new("/sys/fs/cgroup/unified/berth/abc")));
+    }
+
+    #[test]
+    fn hybrid_limits_a_controller_without_a_v1_hierarchy_in_cgroup2_when_offered_there() {
+        let unified = tempfile::tempdir().unwrap();
+        std::fs::write(unified.path().join("cgroup.controllers"), "memory pids\n").unwrap();
+        let layout = Layout {
+            v1: vec![Hierarchy {
+                controllers: vec!["cpu".into(), "cpuacct".into()],
+                mount: "/sys/fs/cgroup/cpu".into(),
+            }],
+            unified: Some(unified.path().to_path_buf()),
+        };
+        let groups = Cgroups::new(&layout, "berth", "abc").unwrap();
+        let in_unified = unified.path().join("berth/abc");
+        assert_eq!(groups.limit_group("memory"), Some((in_unified.as_path(), true)));
+        assert_eq!(groups.limit_group("cpu"), Some((Path::new("/sys/fs/cgroup/cpu/berth/abc"), false)));
+        assert_eq!(groups.limit_group("io"), None, "not offered in cgroup2");
     }
 
     #[test]
