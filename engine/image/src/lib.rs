@@ -11,4 +11,4 @@ pub mod store;
 mod tee;
 
 pub use reference::Reference;
-pub use store::{ContainerUse, ErrorKind, Image, Layer, PinnedLayer, Store, StoreError};
+pub use store::{ContainerUse, ErrorKind, Image, KeepTar, Layer, PinnedLayer, Store, StoreError};

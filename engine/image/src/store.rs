@@ -82,8 +82,21 @@ pub fn chain_id(parent: Option<&str>, diff_id: &str) -> String {
     }
 }
 
-/// The file beside each layer that keeps its original tar.
+/// The file beside each layer that keeps its original tar (zstd-compressed as it was read)...
 const LAYER_TAR: &str = "layer.tar.zst";
+/// ...or, for a layer pulled from a registry, the blob as it was downloaded (gzip, zstd or
+/// plain), whose decompressed bytes are the tar.
+const LAYER_BLOB: &str = "layer.blob";
+
+/// How [`Store::add_layer_with`] keeps a layer's original tar.
+pub enum KeepTar<'a> {
+    /// A zstd copy of the bytes read.
+    Copy,
+    /// A file that already holds them, compressed as they came: called with the tar reader
+    /// once the layer is applied (to read it to its end, so the file is complete and
+    /// checked), it answers the file's path, which the store then takes over.
+    Blob(&'a mut dyn FnMut(&mut dyn Read) -> std::io::Result<PathBuf>),
+}
 
 fn strip(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
@@ -321,9 +334,16 @@ impl Store {
     }
 
     /// A stored layer's tar, byte for byte as it came in.
-    pub fn layer_tar(&self, chain_id: &str) -> Result<impl Read, StoreError> {
-        let path = self.dir.join("layers").join(strip(chain_id)).join(LAYER_TAR);
-        open_stored(&path).map_err(io_error("open", &path))
+    pub fn layer_tar(&self, chain_id: &str) -> Result<Box<dyn Read + Send>, StoreError> {
+        let dir = self.dir.join("layers").join(strip(chain_id));
+        let blob = dir.join(LAYER_BLOB);
+        if blob.exists() {
+            let file = std::fs::File::open(&blob).map_err(io_error("open", &blob))?;
+            let reader = crate::archive::decompressed(std::io::BufReader::with_capacity(1 << 20, file));
+            return Ok(Box::new(reader.map_err(io_error("read", &blob))?));
+        }
+        let path = dir.join(LAYER_TAR);
+        Ok(Box::new(open_stored(&path).map_err(io_error("open", &path))?))
     }
 
     pub fn layer_dir(&self, chain_id: &str) -> PathBuf {
@@ -343,6 +363,17 @@ impl Store {
         tar: &mut dyn Read,
         expect: Option<&str>,
     ) -> Result<PinnedLayer<'_>, StoreError> {
+        self.add_layer_with(parent, tar, expect, KeepTar::Copy)
+    }
+
+    /// As [`Store::add_layer`], keeping the original tar as `keep` says.
+    pub fn add_layer_with(
+        &self,
+        parent: Option<&str>,
+        tar: &mut dyn Read,
+        expect: Option<&str>,
+        keep: KeepTar<'_>,
+    ) -> Result<PinnedLayer<'_>, StoreError> {
         let parent_dir = match parent {
             Some(p) if self.layer(p).is_none() => {
                 return Err(StoreError::Invalid(format!("parent layer {p} is not stored")))
@@ -351,7 +382,7 @@ impl Store {
             None => None,
         };
         let work = self.scratch_dir()?;
-        let result = self.fill_layer(parent, parent_dir.as_deref(), &work, tar, expect);
+        let result = self.fill_layer(parent, parent_dir.as_deref(), &work, tar, expect, keep);
         let outcome = result.and_then(|layer| self.commit_layer(&work, layer));
         let _ = remove_tree(&work);
         outcome
@@ -364,12 +395,27 @@ impl Store {
         work: &Path,
         tar: &mut dyn Read,
         expect: Option<&str>,
+        keep: KeepTar<'_>,
     ) -> Result<Layer, StoreError> {
         let diff = work.join("diff");
         std::fs::create_dir_all(&diff).map_err(io_error("create", &diff))?;
-        let mut keep = Keep::new(tar, &work.join(LAYER_TAR)).map_err(io_error("store the tar of", work))?;
-        let stats = self.driver.apply(parent_dir, &diff, &mut keep)?;
-        keep.finish().map_err(io_error("store the tar of", work))?;
+        let stats = match keep {
+            KeepTar::Copy => {
+                let mut keep = Keep::new(tar, &work.join(LAYER_TAR)).map_err(io_error("store the tar of", work))?;
+                let stats = self.driver.apply(parent_dir, &diff, &mut keep)?;
+                keep.finish().map_err(io_error("store the tar of", work))?;
+                stats
+            }
+            KeepTar::Blob(finish) => {
+                let stats = self.driver.apply(parent_dir, &diff, tar)?;
+                let blob = finish(tar).map_err(io_error("read the rest of the layer for", work))?;
+                let kept = work.join(LAYER_BLOB);
+                std::fs::rename(&blob, &kept)
+                    .or_else(|_| std::fs::copy(&blob, &kept).map(drop))
+                    .map_err(io_error("keep the blob of", work))?;
+                stats
+            }
+        };
         let (diff_id, size) = (stats.diff_id, stats.bytes);
         if let Some(expect) = expect.filter(|e| *e != diff_id) {
             return Err(StoreError::Invalid(format!(

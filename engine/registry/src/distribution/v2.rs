@@ -403,23 +403,26 @@ async fn fetch_layers(
 }
 
 /// Where a downloaded layer is read from: the first layer to apply streams straight from the
-/// network into the store; the others are spooled to files while it is applied.
+/// network into the store (and into a file, which the store keeps as the layer's blob); the
+/// others are spooled to files while it is applied.
 enum Source {
     File(PathBuf),
-    Stream(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>),
+    Stream(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>, PathBuf),
 }
 
 /// Where a download writes.
 enum Spool {
     File(tokio::io::BufWriter<tokio::fs::File>),
-    Stream(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>),
+    Stream(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>, tokio::io::BufWriter<tokio::fs::File>),
 }
 
 impl Spool {
     async fn write(&mut self, data: Bytes) -> Result<(), DistributionError> {
         match self {
             Spool::File(out) => out.write_all(&data).await.map_err(spool_error),
-            Spool::Stream(tx) => {
+            Spool::Stream(tx, out) => {
+                // The file first: when the stream ends, the file is whole.
+                out.write_all(&data).await.map_err(spool_error)?;
                 tx.send(Ok(data)).await.map_err(|_| DistributionError::Protocol("applying the layer stopped".into()))
             }
         }
@@ -428,11 +431,17 @@ impl Spool {
     async fn finish(&mut self, error: Option<&DistributionError>) -> Result<(), DistributionError> {
         match (self, error) {
             (Spool::File(out), _) => out.flush().await.map_err(spool_error),
-            (Spool::Stream(tx), Some(e)) => {
+            (Spool::Stream(tx, _), Some(e)) => {
                 let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                 Ok(())
             }
-            (Spool::Stream(_), None) => Ok(()),
+            (Spool::Stream(tx, out), None) => {
+                if let Err(e) = out.flush().await {
+                    let _ = tx.send(Err(std::io::Error::other(format!("cannot keep the layer: {e}")))).await;
+                    return Err(spool_error(e));
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -479,21 +488,23 @@ async fn download_and_apply(
         let (server, progress, permits) = (server.clone(), progress.clone(), permits.clone());
         let path = format!("/v2/{}/blobs/{}", remote.v2_path(), layer.desc.digest);
         let desc = layer.desc.clone();
+        let file = scratch.join(format!("layer-{i}"));
         let (spool, source) = if streamed.is_none() && downloads.is_empty() {
             let (tx, rx) = tokio::sync::mpsc::channel(64);
-            streamed = Some(Source::Stream(rx));
-            (None, Some(tx))
+            streamed = Some(Source::Stream(rx, file.clone()));
+            (None, Some((tx, file)))
         } else {
-            (Some(scratch.join(format!("layer-{i}"))), None)
+            (Some(file), None)
         };
         downloads.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
+            let create = |path: PathBuf| async move {
+                let file = tokio::fs::File::create(&path).await.map_err(spool_error)?;
+                Ok::<_, DistributionError>(tokio::io::BufWriter::with_capacity(1 << 20, file))
+            };
             let sink = match (&spool, source) {
-                (Some(file), _) => Spool::File(tokio::io::BufWriter::with_capacity(
-                    1 << 20,
-                    tokio::fs::File::create(file).await.map_err(spool_error)?,
-                )),
-                (None, Some(tx)) => Spool::Stream(tx),
+                (Some(file), _) => Spool::File(create(file.clone()).await?),
+                (None, Some((tx, file))) => Spool::Stream(tx, create(file).await?),
                 (None, None) => unreachable!("a download has a file or a stream"),
             };
             download(&server, &path, &desc, sink, &progress).await?;
@@ -553,28 +564,33 @@ fn apply_layers(
             let unreadable = |e: std::io::Error| {
                 DistributionError::Protocol(format!("layer {} cannot be read: {e}", layer.desc.digest))
             };
-            let (mut reader, file) = match source {
+            let (mut reader, blob) = match source {
                 Source::File(path) => {
                     let file = std::fs::File::open(&path).map_err(unreadable)?;
                     let reader = berth_image::archive::decompressed(std::io::BufReader::with_capacity(1 << 20, file));
-                    (reader.map_err(unreadable)?, Some(path))
+                    (reader.map_err(unreadable)?, path)
                 }
-                Source::Stream(rx) => {
+                Source::Stream(rx, path) => {
                     let reader = ChannelReader { rx, current: Bytes::new() };
-                    (berth_image::archive::decompressed(reader).map_err(unreadable)?, None)
+                    (berth_image::archive::decompressed(reader).map_err(unreadable)?, path)
                 }
             };
-            let stored = store.add_layer(parent.as_deref(), &mut reader, Some(&layer.diff_id));
-            let streamed = file.is_none();
-            if let Some(file) = file {
-                let _ = std::fs::remove_file(file);
-            }
-            let stored = stored?;
-            if streamed {
-                // A streamed layer counts only once the download has checked its digest.
-                std::io::copy(&mut reader, &mut std::io::sink()).map_err(unreadable)?;
-            }
-            pins.push(stored);
+            // The store keeps the blob as it came, not a copy of the tar: once the layer is
+            // applied, the rest of the stream is read (a streamed layer counts only once the
+            // download has checked its digest, and its file is then whole).
+            let kept = blob.clone();
+            let mut finish = move |rest: &mut dyn std::io::Read| {
+                std::io::copy(rest, &mut std::io::sink())?;
+                Ok(kept.clone())
+            };
+            let stored = store.add_layer_with(
+                parent.as_deref(),
+                &mut reader,
+                Some(&layer.diff_id),
+                berth_image::KeepTar::Blob(&mut finish),
+            );
+            let _ = std::fs::remove_file(&blob);
+            pins.push(stored?);
             progress.item(&layer.desc.digest, "Pull complete");
         }
         parent = Some(layer.chain.clone());
