@@ -402,7 +402,7 @@ impl Drop for Server {
 }
 
 /// A tar holding `files` (path, contents), uncompressed.
-fn tar_of(files: &[(&str, &str)]) -> anyhow::Result<Vec<u8>> {
+pub(super) fn tar_of(files: &[(&str, &str)]) -> anyhow::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
     for (path, contents) in files {
         let mut header = tar::Header::new_gnu();

@@ -5,7 +5,9 @@
 //! credentials is a [`Gate`] the case runs in front of it. Only the cases about the default
 //! index need the engine's index to be INDEX_URL, and skip when it is not.
 
+use super::build::tar_of;
 use super::containers::{both, cleaning_images, remove, run_out, text, IMAGE};
+use super::registry::{engine_index_elsewhere, fresh, parse_answer, Answer, FileServer};
 use super::Case;
 use crate::case;
 use crate::engine::Engine;
@@ -83,29 +85,7 @@ macro_rules! or_skip {
 /// INDEX_URL (`index` is its `host:port`): elsewhere it is Docker Hub, which this machine has
 /// no route to.
 async fn default_index_is(e: &Engine, index: &str) -> anyhow::Result<Result<(), Outcome>> {
-    let info: Value = e.get("/info").await?.json()?;
-    let address = info["IndexServerAddress"].as_str().unwrap_or_default();
-    let host = address.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
-    if host.split('/').next() == Some(index) {
-        return Ok(Ok(()));
-    }
-    Ok(Err(skip(
-        SkipKind::Environment,
-        format!(
-            "the engine's default index is {address}, not INDEX_URL (http://{index}), and it has no setting to \
-             change that; this machine has no route to Docker Hub"
-        ),
-    )))
-}
-
-static SERIAL: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh name of `[a-z0-9]`, usable as a repository or a username.
-fn fresh(prefix: &str) -> String {
-    let n = SERIAL.fetch_add(1, Ordering::Relaxed);
-    let stamp =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() % 1_000_000);
-    format!("{prefix}{}{stamp}{n}", std::process::id() % 10_000)
+    Ok(engine_index_elsewhere(e, &format!("http://{index}")).await?.map_or(Ok(()), Err))
 }
 
 #[derive(Debug, Clone)]
@@ -140,10 +120,11 @@ fn anonymous() -> Value {
     json!({})
 }
 
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+pub(super) const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-fn base64(bytes: &[u8], table: &[u8; 64]) -> String {
+/// Base64 of `bytes` with the given alphabet, padded.
+pub(super) fn base64(bytes: &[u8], table: &[u8; 64]) -> String {
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
         let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
@@ -169,31 +150,7 @@ fn header_of(value: &Value) -> String {
 // HTTP: the engine's API with headers of the case's choosing, and the servers themselves.
 // ---------------------------------------------------------------------------------------------
 
-/// A whole HTTP answer.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn expect(self, status: u16, what: &str) -> anyhow::Result<Answer> {
-        ensure!(self.status == status, "{what}: expected {status}, got {} {}", self.status, self.text().trim());
-        Ok(self)
-    }
-
-    fn text(&self) -> String {
-        text(&self.body)
-    }
-
-    fn json(&self) -> anyhow::Result<Value> {
-        serde_json::from_slice(&self.body).with_context(|| format!("not JSON: {}", self.text()))
-    }
-
     /// The JSON documents of the body in order: one, or a stream of progress messages.
     fn objects(&self) -> Vec<Value> {
         serde_json::Deserializer::from_slice(&self.body).into_iter::<Value>().map_while(Result::ok).collect()
@@ -258,37 +215,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u
     stream.write_all(request).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
-    let end = find(&raw, b"\r\n\r\n").context("an answer with no end of its head")?;
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok());
-    let status = status.context("an answer with no status")?;
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
-    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let rest = &raw[end + 4..];
-    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
-    Ok(Answer { status, headers, body })
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = find(data, b"\r\n").context("a chunk with no size line")?;
-        let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        ensure!(data.len() >= size + 2, "a truncated chunk");
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
+    parse_answer(&raw, false)
 }
 
 /// The tags the v2 registry at `host` lists for `path` (none when it has no such repository).
@@ -483,7 +410,7 @@ async fn read_head(client: &mut TcpStream) -> anyhow::Result<Option<(String, Vec
             return Ok(None);
         }
         data.extend_from_slice(&buf[..n]);
-        if let Some(end) = find(&data, b"\r\n\r\n") {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
             let rest = data.split_off(end + 4);
             data.truncate(end);
             return Ok(Some((String::from_utf8_lossy(&data).into_owned(), rest)));
@@ -521,35 +448,6 @@ async fn drain(client: &mut TcpStream, lines: &[&str], mut body: Vec<u8>) {
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(10), read).await;
-}
-
-/// Serves one file over HTTP on 127.0.0.1 until dropped.
-struct FileServer {
-    url: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FileServer {
-    async fn start(content: &'static [u8]) -> anyhow::Result<FileServer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/inserted.txt", listener.local_addr()?);
-        let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let mut buf = [0u8; 8192];
-                let _ = stream.read(&mut buf).await;
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", content.len());
-                let _ = stream.write_all(head.as_bytes()).await;
-                let _ = stream.write_all(content).await;
-            }
-        });
-        Ok(FileServer { url, task })
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// A loopback port nothing listens on.
@@ -756,7 +654,7 @@ async fn build_config(e: Arc<Engine>) -> anyhow::Result<Outcome> {
         let id = own_image(&e, &base, "configfile").await?;
         push(&e, &repo, "v1", Some(&gate.auth())).await?.success("pushing the base image")?;
         forget(&e, &[&base]).await?;
-        let context = tar_of("Dockerfile", &format!("FROM {base}\nENV SPEC_BUILT yes\n"))?;
+        let context = tar_of(&[("Dockerfile", &format!("FROM {base}\nENV SPEC_BUILT yes\n"))])?;
         let mut registries = serde_json::Map::new();
         registries.insert(gate.host.clone(), gate.auth());
         let (path, config) = if e.min_api() <= ApiVersion::MIN {
@@ -778,17 +676,6 @@ async fn build_config(e: Arc<Engine>) -> anyhow::Result<Outcome> {
         Ok(Outcome::Passed)
     })
     .await
-}
-
-/// An uncompressed tar holding one file.
-fn tar_of(path: &str, contents: &str) -> anyhow::Result<Vec<u8>> {
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(contents.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(1_400_000_000);
-    tar.append_data(&mut header, path, contents.as_bytes())?;
-    Ok(tar.into_inner()?)
 }
 
 /// GET /images/search?term= answers 200 with the index's matches as objects of name,
@@ -1100,7 +987,7 @@ async fn push_library(index: &str, admin: &Account, name: &str, tag: &str, marke
     let put = http(&registry, "PUT", &format!("/v1/images/{id}/json"), &token, json.as_bytes()).await?;
     let session = put.expect(200, "the image json")?.header("set-cookie").context("no session cookie")?.to_string();
     let cookie = [("Cookie", session.split(';').next().unwrap_or_default().to_string())];
-    let layer = tar_of("made", marker)?;
+    let layer = tar_of(&[("made", marker)])?;
     http(&registry, "PUT", &format!("/v1/images/{id}/layer"), &cookie, &layer).await?.expect(200, "the layer")?;
     let checksum = payload_checksum(json.as_bytes(), &layer)?;
     let with_checksum = [cookie[0].clone(), ("X-Docker-Checksum-Payload", checksum.clone())];

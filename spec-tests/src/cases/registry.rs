@@ -147,16 +147,17 @@ macro_rules! servers_or_skip {
 /// INDEX_URL: it then talks to Docker Hub, which this machine has no route to.
 macro_rules! engine_index_or_skip {
     ($e:expr, $s:expr) => {
-        if let Some(outcome) = engine_index_elsewhere(&$e, &$s).await? {
+        if let Some(outcome) = engine_index_elsewhere(&$e, &$s.index).await? {
             return Ok(outcome);
         }
     };
 }
 
-async fn engine_index_elsewhere(e: &Engine, s: &Servers) -> anyhow::Result<Option<Outcome>> {
+/// A skip when the engine's default index, as /info reports it, is not `index_url`.
+pub(super) async fn engine_index_elsewhere(e: &Engine, index_url: &str) -> anyhow::Result<Option<Outcome>> {
     let info: Value = e.get("/info").await?.json()?;
     let address = info["IndexServerAddress"].as_str().unwrap_or_default().trim_end_matches('/').to_string();
-    let wanted = s.index.trim_end_matches('/');
+    let wanted = index_url.trim_end_matches('/');
     if address.starts_with(wanted) {
         return Ok(None);
     }
@@ -172,7 +173,7 @@ async fn engine_index_elsewhere(e: &Engine, s: &Servers) -> anyhow::Result<Optio
 static SERIAL: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh name of `[a-z0-9]`, usable as a username or repository.
-fn fresh(prefix: &str) -> String {
+pub(super) fn fresh(prefix: &str) -> String {
     let n = SERIAL.fetch_add(1, Ordering::Relaxed);
     let stamp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() % 1_000_000);
@@ -180,20 +181,7 @@ fn fresh(prefix: &str) -> String {
 }
 
 fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    super::distribution::base64(bytes, super::distribution::STANDARD)
 }
 
 fn basic(user: &(String, String)) -> (&'static str, String) {
@@ -206,23 +194,24 @@ fn token_header(token: &str) -> (&'static str, String) {
 
 const WANT_TOKEN: (&str, &str) = ("x-docker-token", "true");
 
+/// A whole HTTP answer.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    fn json(&self) -> anyhow::Result<Value> {
+    pub(super) fn json(&self) -> anyhow::Result<Value> {
         serde_json::from_slice(&self.body).with_context(|| format!("not JSON: {}", self.text()))
     }
 
@@ -238,7 +227,7 @@ impl Answer {
         self.header("set-cookie").map(|c| c.split(';').next().unwrap_or_default().to_string())
     }
 
-    fn expect(self, status: u16, what: &str) -> anyhow::Result<Answer> {
+    pub(super) fn expect(self, status: u16, what: &str) -> anyhow::Result<Answer> {
         ensure!(self.status == status, "{what}: expected {status}, got {} {}", self.status, self.text().trim());
         Ok(self)
     }
@@ -267,7 +256,9 @@ async fn http(base: &str, method: &str, path: &str, headers: &[(&str, String)], 
     tokio::time::timeout(Duration::from_secs(60), exchange).await.context("the server did not answer in 60 s")?
 }
 
-fn parse_answer(raw: &[u8], head_only: bool) -> anyhow::Result<Answer> {
+/// An HTTP/1.1 answer read whole: status, headers, and the body (de-chunked unless the
+/// request was HEAD).
+pub(super) fn parse_answer(raw: &[u8], head_only: bool) -> anyhow::Result<Answer> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n").context("no end of headers")?;
     let head = String::from_utf8_lossy(&raw[..end]);
     let mut lines = head.split("\r\n");
@@ -1408,13 +1399,13 @@ async fn cli_private(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 }
 
 /// Serves one file over HTTP on loopback until dropped.
-struct FileServer {
-    url: String,
+pub(super) struct FileServer {
+    pub(super) url: String,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl FileServer {
-    async fn start(content: &'static [u8]) -> anyhow::Result<FileServer> {
+    pub(super) async fn start(content: &'static [u8]) -> anyhow::Result<FileServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/file.txt", listener.local_addr()?);
         let task = tokio::spawn(async move {
