@@ -40,7 +40,8 @@ modules=(overlay veth bridge br_netfilter nf_conntrack nf_nat nf_tables nft_comp
 # Conformance cases the fast subset leaves out: the builder, the registry and index flows,
 # compose and client libraries (programs the guest does not carry).
 conformance_args=(--jobs 4 --skip build --skip dockerfile --skip registry --skip index
-    --skip flow. --skip compose --skip testcontainers)
+    --skip flow. --skip compose --skip testcontainers --skip distribution --skip cli.pull
+    --skip cli.push --skip cli.login --skip cli.search --skip cli.insert)
 
 # Root tests the guest leaves out (cargo test names), each with its reason here. None now.
 test_skips=()

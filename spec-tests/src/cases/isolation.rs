@@ -463,22 +463,27 @@ pub async fn no_tcp_default(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 // Metrics from cgroup files
 // ---------------------------------------------------------------------------------------------
 
-/// The host mounts the cgroup hierarchies the engine relies on.
+/// The host mounts the cgroup hierarchies the engine relies on: memory, cpu accounting,
+/// block I/O and devices, each as a v1 hierarchy or offered by cgroup2 (a hybrid layout may
+/// mix them: Debian's 6.12 has no v1 memory controller).
 pub async fn cgroup_mounts(_e: Arc<Engine>) -> anyhow::Result<Outcome> {
     let mounts = cgroup_mounts_table()?;
     ensure!(!mounts.is_empty(), "no cgroup file system is mounted");
-    let v1: Vec<&String> = mounts.iter().flat_map(|(c, _, _)| c).collect();
-    if v1.iter().any(|c| *c == "memory") {
-        for controller in ["memory", "cpuacct", "blkio", "devices"] {
-            ensure!(v1.iter().any(|c| *c == controller), "no {controller} hierarchy among {v1:?}");
-        }
-        return Ok(Outcome::Passed);
+    let v1: Vec<&String> = mounts.iter().filter(|(c, _, _)| c[0] != "cgroup2").flat_map(|(c, _, _)| c).collect();
+    let v2 = match mounts.iter().find(|(c, _, _)| c[0] == "cgroup2") {
+        Some((_, _, point)) => read(&point.join("cgroup.controllers")).unwrap_or_default(),
+        None => String::new(),
+    };
+    let offered =
+        |v1_name: &str, v2_name: &str| v1.iter().any(|c| *c == v1_name) || v2.split_whitespace().any(|c| c == v2_name);
+    for (v1_name, v2_name) in [("memory", "memory"), ("cpuacct", "cpu"), ("blkio", "io")] {
+        ensure!(offered(v1_name, v2_name), "neither a v1 {v1_name} hierarchy ({v1:?}) nor {v2_name} in cgroup2 ({v2})");
     }
-    let (_, _, point) = mounts.iter().find(|(c, _, _)| c[0] == "cgroup2").context("neither v1 memory nor cgroup2")?;
-    let controllers = read(&point.join("cgroup.controllers"))?;
-    for controller in ["memory", "cpu", "io"] {
-        ensure!(controllers.split_whitespace().any(|c| c == controller), "cgroup2 lacks {controller}: {controllers}");
-    }
+    // cgroup2 has no devices controller (a BPF program does its work): a layout with v1
+    // controllers must have the v1 one.
+    let v1_controllers =
+        v1.iter().any(|c| ["cpu", "cpuacct", "memory", "blkio", "pids", "cpuset"].contains(&c.as_str()));
+    ensure!(!v1_controllers || v1.iter().any(|c| *c == "devices"), "no devices hierarchy among {v1:?}");
     Ok(Outcome::Passed)
 }
 

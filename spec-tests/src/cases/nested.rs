@@ -246,11 +246,14 @@ async fn berth_daemon(e: &Engine) -> anyhow::Result<Result<PathBuf, Outcome>> {
     Ok(Ok(absolute(Path::new(&bin))?))
 }
 
-/// The shared libraries (and the loader) `program` needs, as `ldd` names them; none for a
+/// The shared libraries (and the loader) `program` needs, as its ELF interpreter lists them
+/// (`ld.so --list`, what `ldd` runs; a host without `ldd` still has the loader); none for a
 /// static program.
 pub(super) async fn shared_libraries(e: &Engine, program: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let ldd = e.program("ldd", &[&program.to_string_lossy()], &[]).await?;
-    let libraries = ldd
+    let bytes = std::fs::read(program).with_context(|| format!("cannot read {}", program.display()))?;
+    let Some(loader) = super::volumes::elf_interpreter(&bytes) else { return Ok(Vec::new()) };
+    let listed = e.program(&loader.to_string_lossy(), &["--list", &program.to_string_lossy()], &[]).await?;
+    let mut libraries: Vec<PathBuf> = listed
         .stdout
         .lines()
         .filter_map(|line| {
@@ -258,6 +261,9 @@ pub(super) async fn shared_libraries(e: &Engine, program: &Path) -> anyhow::Resu
             path.starts_with('/').then(|| PathBuf::from(path))
         })
         .collect();
+    if !libraries.contains(&loader) {
+        libraries.push(loader);
+    }
     Ok(libraries)
 }
 

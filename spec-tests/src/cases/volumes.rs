@@ -442,15 +442,27 @@ pub async fn pwd_workdir(e: Arc<Engine>) -> anyhow::Result<Outcome> {
 /// Whether a program is a static executable (no ELF interpreter): what a busybox container
 /// can run.
 fn is_static(path: &std::path::Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else { return false };
+    std::fs::read(path).is_ok_and(|bytes| bytes.starts_with(b"\x7fELF") && elf_interpreter(&bytes).is_none())
+}
+
+/// The ELF interpreter (PT_INTERP) a 64-bit executable names, if any.
+pub(super) fn elf_interpreter(bytes: &[u8]) -> Option<std::path::PathBuf> {
     if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
-        return false;
+        return None;
     }
-    let word = |at: usize, n: usize| bytes[at..at + n].iter().rev().fold(0u64, |a, b| a << 8 | u64::from(*b));
-    let (phoff, phentsize, phnum) = (word(0x20, 8) as usize, word(0x36, 2) as usize, word(0x38, 2) as usize);
-    (0..phnum).all(|i| {
+    let word = |at: usize, n: usize| -> Option<u64> {
+        Some(bytes.get(at..at + n)?.iter().rev().fold(0u64, |a, b| a << 8 | u64::from(*b)))
+    };
+    let (phoff, phentsize, phnum) = (word(0x20, 8)? as usize, word(0x36, 2)? as usize, word(0x38, 2)? as usize);
+    (0..phnum).find_map(|i| {
         let at = phoff + i * phentsize;
-        at + 4 <= bytes.len() && word(at, 4) != 3
+        if word(at, 4)? != 3 {
+            return None;
+        }
+        let (offset, size) = (word(at + 8, 8)? as usize, word(at + 32, 8)? as usize);
+        let name = bytes.get(offset..offset + size)?;
+        let name = name.split(|b| *b == 0).next()?;
+        Some(std::path::PathBuf::from(String::from_utf8_lossy(name).into_owned()))
     })
 }
 

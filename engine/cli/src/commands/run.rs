@@ -543,13 +543,16 @@ async fn attach_start_wait(
     let waiter = tokio::spawn(async move { wait_client.call(Method::POST, &wait_path, None).await });
     let hijacked = client.hijack(Method::POST, &path, None).await?;
     let _raw = RawTerminal::enter(o.tty && o.stdin);
+    // The handlers go in before the container starts: a signal that comes once it has
+    // printed anything must reach it, not end this process.
+    let signals = if o.sig_proxy { proxied_signals() } else { Vec::new() };
     if do_start {
         start(client, id).await.map_err(as_start_error)?;
     }
     if o.tty {
         resize(client, id).await;
     }
-    let proxy = o.sig_proxy.then(|| tokio::spawn(proxy_signals(client.clone(), id.to_string())));
+    let proxy = o.sig_proxy.then(|| tokio::spawn(proxy_signals(client.clone(), id.to_string(), signals)));
     let keys = if o.detach_keys.is_empty() {
         crate::stream::DEFAULT_DETACH.to_vec()
     } else {
@@ -588,8 +591,8 @@ async fn resize(client: &Client, id: &str) {
     }
 }
 
-/// Passes the signals a user sends this process on to the container (`--sig-proxy`).
-async fn proxy_signals(client: Client, id: String) {
+/// Handlers for the signals `--sig-proxy` passes on, each with its name.
+fn proxied_signals() -> Vec<(tokio::signal::unix::Signal, &'static str)> {
     use tokio::signal::unix::{signal, SignalKind};
     let kinds = [
         (SignalKind::interrupt(), "INT"),
@@ -599,13 +602,12 @@ async fn proxy_signals(client: Client, id: String) {
         (SignalKind::user_defined1(), "USR1"),
         (SignalKind::user_defined2(), "USR2"),
     ];
-    let mut streams = Vec::new();
-    for (kind, name) in kinds {
-        if let Ok(s) = signal(kind) {
-            streams.push((s, name));
-        }
-    }
-    loop {
+    kinds.into_iter().filter_map(|(kind, name)| signal(kind).ok().map(|s| (s, name))).collect()
+}
+
+/// Passes the signals a user sends this process on to the container (`--sig-proxy`).
+async fn proxy_signals(client: Client, id: String, mut streams: Vec<(tokio::signal::unix::Signal, &'static str)>) {
+    while !streams.is_empty() {
         let next = futures_util::future::select_all(
             streams.iter_mut().map(|(s, name)| Box::pin(async move { s.recv().await.map(|_| *name) })),
         )
