@@ -576,7 +576,15 @@ pub async fn memory_grows(e: Arc<Engine>) -> anyhow::Result<Outcome> {
         };
         let before = stat(&read(&dir.join("memory.stat"))?);
         e.cli(&["kill", "-s", "USR1", &name]).await?.success()?;
-        super::containers::logs_contain(&e, &name, "allocated").await?;
+        // A shell filling a 60 MB variable takes a while on a slow (emulated) machine.
+        super::containers::eventually(
+            &format!("\"allocated\" in the logs of {name}"),
+            Duration::from_secs(180),
+            || async {
+                Ok(super::containers::both(&e.cli(&["logs", &name]).await?).contains("allocated").then_some(()))
+            },
+        )
+        .await?;
         let after = stat(&read(&dir.join("memory.stat"))?);
         for key in ["rss", "total_rss"] {
             let (b, a) = (before.get(key).copied().unwrap_or(0), after.get(key).copied().unwrap_or(0));
