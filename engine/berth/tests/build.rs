@@ -330,3 +330,61 @@ fn the_api_answers_400_for_a_malformed_dockerfile_and_streams_the_2014_shape() {
     assert!(answer.contains(r#"Successfully built "#) && !answer.contains("aux"), "{answer}");
     assert!(daemon.ok(&["images"]).contains("old"));
 }
+
+/// Bytes that do not compress, from a seed.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn md5_of(path: &std::path::Path) -> String {
+    let out = Command::new("md5sum").arg(path).output().unwrap();
+    text(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn large_context_files_reach_the_image_whole_and_key_the_cache_by_content() {
+    let daemon = Daemon::start();
+    let dir = daemon.context("large", &[]);
+    std::fs::create_dir_all(dir.join("archive")).unwrap();
+    std::fs::write(dir.join("big.bin"), noise(7, 3 << 20)).unwrap();
+    std::fs::write(dir.join("archive/inner.bin"), noise(9, 1 << 20)).unwrap();
+    std::fs::write(dir.join("ignored.bin"), noise(11, 1 << 20)).unwrap();
+    std::fs::write(dir.join(".dockerignore"), "ignored.bin\n").unwrap();
+    let made = Command::new("tar")
+        .arg("czf")
+        .arg(dir.join("a.tar.gz"))
+        .arg("-C")
+        .arg(dir.join("archive"))
+        .arg("inner.bin")
+        .status();
+    assert!(made.unwrap().success());
+    let dockerfile = "FROM busybox\nADD a.tar.gz /unpacked/\nADD big.bin /big.bin\nCOPY big.bin /copy.bin\n";
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    let check = "md5sum /big.bin /copy.bin /unpacked/inner.bin | cut -d' ' -f1";
+    let expect = |big: &str| format!("{big}\n{big}\n{}\n", md5_of(&dir.join("archive/inner.bin")));
+
+    let first = daemon.ok(&["build", "-t", "large", dir.to_str().unwrap()]);
+    assert!(!first.contains("Using cache"), "{first}");
+    assert_eq!(daemon.ok(&["run", "--rm", "large", "sh", "-c", check]), expect(&md5_of(&dir.join("big.bin"))));
+    let ignored = daemon.cli(&["run", "--rm", "large", "ls", "/ignored.bin"]);
+    assert!(!ignored.status.success());
+
+    let again = daemon.ok(&["build", "-t", "large", dir.to_str().unwrap()]);
+    assert_eq!(again.matches(" ---> Using cache").count(), 3, "{again}");
+
+    // One byte in the middle of the large file changes: both of its steps miss.
+    let mut big = noise(7, 3 << 20);
+    big[3 << 19] ^= 0xff;
+    std::fs::write(dir.join("big.bin"), &big).unwrap();
+    let changed = daemon.ok(&["build", "-t", "large", dir.to_str().unwrap()]);
+    assert_eq!(changed.matches(" ---> Using cache").count(), 1, "only the archive comes from the cache: {changed}");
+    assert_eq!(daemon.ok(&["run", "--rm", "large", "sh", "-c", check]), expect(&md5_of(&dir.join("big.bin"))));
+}

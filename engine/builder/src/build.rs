@@ -511,8 +511,8 @@ impl Builder<'_> {
             Some(chown) => self.owner(stage, &self.substitute(stage, chown)?)?,
             None => (0, 0),
         };
+        // Made only by what needs it (`--from` files, downloads, the layer of a cache miss).
         let work = self.work.join(format!("step-{}", self.step));
-        std::fs::create_dir_all(&work).map_err(BuildError::io("create a build directory"))?;
         let from_root;
         let root = match &copy.from {
             Some(from) => {
@@ -521,8 +521,8 @@ impl Builder<'_> {
             }
             None => self.context.dir.as_path(),
         };
-        let digests = copy.from.is_none().then_some(&self.context.digests);
-        let request = sources::Request { add, root, sources, dest: dest.clone(), owner, work: &work, digests };
+        let context = copy.from.is_none().then_some(self.context);
+        let request = sources::Request { add, root, sources, dest: dest.clone(), owner, work: &work, context };
         let prepared = sources::prepare(&request, self.backend, stage.image.as_ref())?;
         let from = copy.from.as_ref().map(|f| format!("--from={f} ")).unwrap_or_default();
         let chown = if owner == (0, 0) { String::new() } else { format!("--chown={}:{} ", owner.0, owner.1) };
@@ -534,6 +534,10 @@ impl Builder<'_> {
             return Ok(());
         }
         let config = self.image_config(stage, container_config, format!("/bin/sh -c {nop}"), false);
+        if copy.from.is_none() {
+            self.context.materialize()?;
+        }
+        std::fs::create_dir_all(&work).map_err(BuildError::io("create a build directory"))?;
         let tar_path = work.join("layer.tar");
         prepared.write(&tar_path, self.backend, stage.image.as_ref())?;
         let mut tar = std::fs::File::open(&tar_path).map_err(BuildError::io("read the layer tar"))?;

@@ -4,19 +4,91 @@
 
 use crate::ignore::{clean, Ignore};
 use crate::BuildError;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{Cursor, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// A context on disk, ready for `ADD` and `COPY`.
 #[derive(Debug, Default)]
 pub struct Context {
     pub dir: PathBuf,
     pub dockerfile: String,
-    /// The sha256 of each regular file's content, by its path under `dir`, taken while it
-    /// was unpacked (the build cache keys on it without reading the file again).
+    /// The digest (BLAKE3) of each regular file's content, by its path under `dir`, taken
+    /// while it was unpacked: the build cache keys on it without reading the file again.
     pub digests: HashMap<PathBuf, [u8; 32]>,
+    /// Large files whose content is still in memory: on disk they have their name, size,
+    /// mode and mtime but no data yet. A fully cached build never needs the data;
+    /// [`Context::materialize`] writes it before anything reads the files.
+    pub(crate) held: Held,
+}
+
+/// Bytes of file content a context may hold in memory, and the least size of a held file.
+const HOLD_BUDGET: u64 = 64 << 20;
+const HOLD_MIN: u64 = 256 << 10;
+
+#[derive(Default)]
+pub(crate) struct Held(Mutex<HashMap<PathBuf, HeldFile>>);
+
+struct HeldFile {
+    data: Arc<Vec<u8>>,
+    mtime: u64,
+    /// The inode made for it: data is only ever written into that one.
+    dev: u64,
+    ino: u64,
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        write!(f, "Held({} files, {} bytes)", held.len(), held.values().map(|h| h.data.len()).sum::<usize>())
+    }
+}
+
+impl Context {
+    /// Writes the content of every held file into its file.
+    pub fn materialize(&self) -> Result<(), BuildError> {
+        let held = std::mem::take(&mut *self.held.0.lock().unwrap_or_else(|e| e.into_inner()));
+        for (path, file) in held {
+            write_held(&path, &file).map_err(BuildError::io(format!("write {}", path.display())))?;
+        }
+        Ok(())
+    }
+
+    /// The content of `path` when it is held in memory.
+    pub fn held(&self, path: &Path) -> Option<impl Read + Send + 'static> {
+        let held = self.held.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.get(path).map(|h| Cursor::new(Shared(h.data.clone())))
+    }
+}
+
+struct Shared(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Fills a held file, unless its name no longer leads to the inode made for it (removed by
+/// `.dockerignore`, or replaced): never through a link, never into another file.
+fn write_held(path: &Path, held: &HeldFile) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = match std::fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NOFOLLOW).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if (meta.dev(), meta.ino()) != (held.dev, held.ino) || !meta.is_file() {
+        return Ok(());
+    }
+    file.write_all(&held.data)?;
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(held.mtime);
+    file.set_times(std::fs::FileTimes::new().set_modified(time).set_accessed(time))
 }
 
 /// The Dockerfile name when the request names none.
@@ -36,10 +108,13 @@ pub fn from_body<R: Read + Send + 'static>(body: R, dir: &Path, dockerfile: &str
         if text.trim().is_empty() {
             return Err(BuildError::Invalid("the Dockerfile (the request body) is empty".into()));
         }
-        return Ok(Context { dir: dir.to_path_buf(), dockerfile: text, digests: HashMap::new() });
+        return Ok(Context { dir: dir.to_path_buf(), dockerfile: text, ..Default::default() });
     }
-    let digests = unpack(Cursor::new(head).chain(body), dir)?;
-    Ok(Context { digests, ..finish(dir, dockerfile)? })
+    let held = Held::default();
+    // The files read here stay on disk only.
+    let read_now = [PathBuf::from(clean(dockerfile)), PathBuf::from("dockerfile"), PathBuf::from(".dockerignore")];
+    let digests = unpack(Cursor::new(head).chain(body), dir, &held, &read_now)?;
+    Ok(Context { digests, held, ..finish(dir, dockerfile)? })
 }
 
 /// Clones a git repository (`file://`, a local path, or any URL git reaches) into `dir`.
@@ -90,8 +165,14 @@ fn is_tar(head: &[u8]) -> bool {
     stored == Some(sum)
 }
 
-/// Unpacks a context tar into `dir`; the digests of the regular files it wrote.
-fn unpack(tar: impl Read, dir: &Path) -> Result<HashMap<PathBuf, [u8; 32]>, BuildError> {
+/// Unpacks a context tar into `dir`; the digests of the regular files it wrote. Files of
+/// [`HOLD_MIN`] or more go to `held`, while [`HOLD_BUDGET`] allows.
+fn unpack(
+    tar: impl Read,
+    dir: &Path,
+    held: &Held,
+    read_now: &[PathBuf],
+) -> Result<HashMap<PathBuf, [u8; 32]>, BuildError> {
     let mut archive = tar::Archive::new(tar);
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
@@ -99,6 +180,8 @@ fn unpack(tar: impl Read, dir: &Path) -> Result<HashMap<PathBuf, [u8; 32]>, Buil
     let root = dir.canonicalize().map_err(BuildError::io("open the context directory"))?;
     let mut digests = HashMap::new();
     let mut buf = vec![0u8; 1 << 20];
+    let mut budget = HOLD_BUDGET;
+    let mut held = held.0.lock().unwrap_or_else(|e| e.into_inner());
     let entries = archive.entries().map_err(BuildError::io("read the build context"))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| BuildError::Invalid(format!("the build context is not a valid tar: {e}")))?;
@@ -107,11 +190,30 @@ fn unpack(tar: impl Read, dir: &Path) -> Result<HashMap<PathBuf, [u8; 32]>, Buil
         let relative: PathBuf = name.components().filter(|c| matches!(c, Component::Normal(_))).collect();
         let plain = name.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
         let fast = if plain { regular_target(&entry, &root, &relative) } else { None };
+        // Whatever this entry makes at its name replaces what was held there.
+        held.remove(&root.join(&relative));
+        let size = entry.header().size().unwrap_or(0);
         let unpacked = match fast {
+            Some(target) if (HOLD_MIN..=budget).contains(&size) && !read_now.contains(&relative) => {
+                hold_file(&mut entry, &target, size).map(|(digest, file)| {
+                    budget -= size;
+                    held.insert(target.clone(), file);
+                    Some((target, digest))
+                })
+            }
             Some(target) => unpack_file(&mut entry, &target, &mut buf).map(|digest| Some((target, digest))),
             // Everything else through `unpack_in`, which refuses names that climb out of
-            // `dir` (`..`, absolute links, symlinked parents).
-            None => entry.unpack_in(dir).map(|_| None),
+            // `dir` (`..`, absolute links, symlinked parents). A hard link may name a held
+            // file, whose data must then be there to be read under either name.
+            None => {
+                if entry.header().entry_type().is_hard_link() {
+                    for (path, file) in held.drain() {
+                        write_held(&path, &file)
+                            .map_err(|e| BuildError::Invalid(format!("cannot unpack the build context: {e}")))?;
+                    }
+                }
+                entry.unpack_in(dir).map(|_| None)
+            }
         };
         match unpacked.map_err(|e| BuildError::Invalid(format!("cannot unpack the build context: {e}")))? {
             Some((target, digest)) => drop(digests.insert(target, digest)),
@@ -151,7 +253,7 @@ fn unpack_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path, buf: &mut [u8]
     use std::os::unix::fs::PermissionsExt;
     let (mode, mtime) = (entry.header().mode().unwrap_or(0o644), entry.header().mtime().unwrap_or(0));
     let mut file = std::fs::File::create(target)?;
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     loop {
         let n = match entry.read(buf) {
             Ok(0) => break,
@@ -166,6 +268,23 @@ fn unpack_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path, buf: &mut [u8]
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
     file.set_times(std::fs::FileTimes::new().set_modified(time).set_accessed(time))?;
     Ok(hasher.finalize().into())
+}
+
+/// Reads a regular file's data into memory, hashing it, and makes its file with its size,
+/// mode and mtime but no data.
+fn hold_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path, size: u64) -> std::io::Result<([u8; 32], HeldFile)> {
+    use std::os::unix::fs::PermissionsExt;
+    let (mode, mtime) = (entry.header().mode().unwrap_or(0o644), entry.header().mtime().unwrap_or(0));
+    let mut data = vec![0u8; usize::try_from(size).map_err(std::io::Error::other)?];
+    entry.read_exact(&mut data)?;
+    let digest = blake3::hash(&data).into();
+    let file = std::fs::File::create(target)?;
+    file.set_len(size)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
+    file.set_times(std::fs::FileTimes::new().set_modified(time).set_accessed(time))?;
+    let meta = file.metadata()?;
+    Ok((digest, HeldFile { data: Arc::new(data), mtime, dev: meta.dev(), ino: meta.ino() }))
 }
 
 /// Reads the Dockerfile, then removes what `.dockerignore` leaves out.
@@ -186,7 +305,7 @@ fn finish(dir: &Path, dockerfile: &str) -> Result<Context, BuildError> {
             remove_ignored(dir, dir, &ignore)?;
         }
     }
-    Ok(Context { dir: dir.to_path_buf(), dockerfile: text, digests: HashMap::new() })
+    Ok(Context { dir: dir.to_path_buf(), dockerfile: text, ..Default::default() })
 }
 
 fn missing(name: &str) -> BuildError {
@@ -274,7 +393,7 @@ mod tests {
         let blob = dir.path().join("sub/blob.bin");
         let meta = std::fs::metadata(&blob).unwrap();
         assert_eq!((meta.mode() & 0o7777, meta.mtime()), (0o640, 1_000_000_000));
-        let expected: [u8; 32] = Sha256::digest(b"blob").into();
+        let expected: [u8; 32] = blake3::hash(b"blob").into();
         assert_eq!(context.digests.get(&blob), Some(&expected));
     }
 
@@ -306,8 +425,84 @@ mod tests {
         let context = from_body(Cursor::new(body), dir.path(), DEFAULT_DOCKERFILE).unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join("a")).unwrap(), "original");
         assert_eq!(std::fs::read_to_string(dir.path().join("b")).unwrap(), "replaced");
-        let expected: [u8; 32] = Sha256::digest(b"replaced").into();
+        let expected: [u8; 32] = blake3::hash(b"replaced").into();
         assert_eq!(context.digests.get(&dir.path().join("b")), Some(&expected));
+    }
+
+    fn big(fill: char) -> String {
+        std::iter::repeat_n(fill, (HOLD_MIN + 1000) as usize).collect()
+    }
+
+    #[test]
+    fn a_large_file_is_held_with_its_metadata_until_materialized() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = big('b');
+        let body = raw_tar(&[
+            ("Dockerfile", tar::EntryType::Regular, "", "FROM busybox\n"),
+            ("sub/blob.bin", tar::EntryType::Regular, "", &data),
+        ]);
+        let context = from_body(Cursor::new(body), dir.path(), DEFAULT_DOCKERFILE).unwrap();
+        let blob = dir.path().join("sub/blob.bin");
+        let meta = std::fs::metadata(&blob).unwrap();
+        assert_eq!((meta.len(), meta.mode() & 0o7777, meta.mtime()), (data.len() as u64, 0o640, 1_000_000_000));
+        assert_eq!(meta.blocks(), 0, "the held file has data on disk already");
+        let mut held = Vec::new();
+        context.held(&blob).expect("not held").read_to_end(&mut held).unwrap();
+        assert_eq!(held, data.as_bytes());
+        let expected: [u8; 32] = blake3::hash(data.as_bytes()).into();
+        assert_eq!(context.digests.get(&blob), Some(&expected));
+
+        context.materialize().unwrap();
+        assert_eq!(std::fs::read(&blob).unwrap(), data.as_bytes());
+        assert_eq!(std::fs::metadata(&blob).unwrap().mtime(), 1_000_000_000);
+        assert!(context.held(&blob).is_none());
+    }
+
+    #[test]
+    fn a_held_name_taken_over_by_a_link_is_never_written_through() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let body = raw_tar(&[
+            ("Dockerfile", tar::EntryType::Regular, "", "FROM busybox\n"),
+            ("a", tar::EntryType::Regular, "", &big('a')),
+            ("a", tar::EntryType::Symlink, victim.to_str().unwrap(), ""),
+        ]);
+        let context = from_body(Cursor::new(body), dir.path(), DEFAULT_DOCKERFILE).unwrap();
+        context.materialize().unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    }
+
+    #[test]
+    fn a_hard_link_to_a_held_file_reads_its_data_under_both_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = big('h');
+        let body = raw_tar(&[
+            ("Dockerfile", tar::EntryType::Regular, "", "FROM busybox\n"),
+            ("a", tar::EntryType::Regular, "", &data),
+            ("b", tar::EntryType::Link, "a", ""),
+        ]);
+        let _context = from_body(Cursor::new(body), dir.path(), DEFAULT_DOCKERFILE).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), data.as_bytes());
+        assert_eq!(std::fs::read(dir.path().join("b")).unwrap(), data.as_bytes());
+    }
+
+    #[test]
+    fn large_dockerfile_and_dockerignore_are_read_and_ignored_files_stay_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let dockerfile = format!("FROM busybox\n#{}\n", big('d'));
+        let ignore = format!("drop.bin\n#{}\n", big('i'));
+        let body = raw_tar(&[
+            ("Dockerfile", tar::EntryType::Regular, "", &dockerfile),
+            (".dockerignore", tar::EntryType::Regular, "", &ignore),
+            ("drop.bin", tar::EntryType::Regular, "", &big('x')),
+        ]);
+        let context = from_body(Cursor::new(body), dir.path(), DEFAULT_DOCKERFILE).unwrap();
+        assert_eq!(context.dockerfile, dockerfile);
+        context.materialize().unwrap();
+        assert!(!dir.path().join("drop.bin").exists());
     }
 
     #[test]

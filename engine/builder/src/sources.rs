@@ -3,10 +3,11 @@
 //! root unless `--chown` says otherwise, and the digest of their content for the build cache.
 
 use crate::backend::{Backend, BuiltImage, PathKind};
+use crate::context::Context;
 use crate::ignore::{clean, glob_match, walk};
 use crate::BuildError;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -23,8 +24,9 @@ pub struct Request<'a> {
     pub owner: (u64, u64),
     /// A scratch directory for downloads and the layer tar.
     pub work: &'a Path,
-    /// Content digests already known, by path (the context's).
-    pub digests: Option<&'a HashMap<PathBuf, [u8; 32]>>,
+    /// The build context when `root` is its directory: its content digests are known, and
+    /// some of its files' data may still be held in memory.
+    pub context: Option<&'a Context>,
 }
 
 /// What the layer will hold.
@@ -75,7 +77,7 @@ pub fn prepare(request: &Request, backend: &dyn Backend, image: Option<&BuiltIma
         let dest = request.dest.trim_end_matches('/');
         let item = if meta.is_dir() {
             Item::DirContents { source, dest: dest.to_string() }
-        } else if request.add && mode.is_none() && is_archive(&source) {
+        } else if request.add && mode.is_none() && is_archive(&source, request.context) {
             Item::Archive { source, dest: dest.to_string() }
         } else if dest_is_dir(&request.dest) {
             Item::File { source, dest: format!("{dest}/{name}"), mode }
@@ -86,7 +88,7 @@ pub fn prepare(request: &Request, backend: &dyn Backend, image: Option<&BuiltIma
     }
     let exists = |path: &str| image.is_some_and(|i| backend.path_kind(i, path).is_some());
     let mut hasher = Sha256::new();
-    write_layer::<std::io::Sink>(&items, request.owner, &exists, Output::Digest(&mut hasher, request.digests))?;
+    write_layer::<std::io::Sink>(&items, request.owner, &exists, Output::Digest(&mut hasher, request.context))?;
     Ok(Prepared { items, owner: request.owner, digest: format!("{:x}", hasher.finalize()) })
 }
 
@@ -107,7 +109,7 @@ impl Prepared {
 /// once and writing nothing.
 enum Output<'a, W: Write> {
     Tar(W),
-    Digest(&'a mut Sha256, Option<&'a HashMap<PathBuf, [u8; 32]>>),
+    Digest(&'a mut Sha256, Option<&'a Context>),
 }
 
 fn write_layer<W: Write>(
@@ -117,11 +119,11 @@ fn write_layer<W: Write>(
     out: Output<'_, W>,
 ) -> Result<Option<W>, BuildError> {
     let mut scratch = Sha256::new();
-    let (tar, hasher, known) = match out {
+    let (tar, hasher, context) = match out {
         Output::Tar(w) => (Some(tar::Builder::new(w)), &mut scratch, None),
-        Output::Digest(hasher, known) => (None, hasher, known),
+        Output::Digest(hasher, context) => (None, hasher, context),
     };
-    let mut writer = LayerWriter { tar, hasher, known, owner, made: BTreeSet::new(), exists };
+    let mut writer = LayerWriter { tar, hasher, context, owner, made: BTreeSet::new(), exists };
     for item in items {
         writer.item(item)?;
     }
@@ -131,12 +133,12 @@ fn write_layer<W: Write>(
 /// The sha256 of a file's content.
 fn file_digest(path: &Path) -> Result<[u8; 32], BuildError> {
     let mut file = File::open(path).map_err(BuildError::io(format!("open {}", path.display())))?;
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         match file.read(&mut buf) {
             Ok(0) => return Ok(hasher.finalize().into()),
-            Ok(n) => hasher.update(&buf[..n]),
+            Ok(n) => drop(hasher.update(&buf[..n])),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(BuildError::io(format!("read {}", path.display()))(e)),
         }
@@ -202,9 +204,16 @@ fn base_name(relative: &str) -> String {
 }
 
 /// Whether a local file is a tar archive, plain or compressed, that `ADD` unpacks.
-fn is_archive(path: &Path) -> bool {
+fn is_archive(path: &Path, context: Option<&Context>) -> bool {
+    if let Some(data) = context.and_then(|c| c.held(path)) {
+        return starts_a_tar(data);
+    }
     let Ok(file) = File::open(path) else { return false };
-    let Ok(reader) = berth_image::archive::decompressed(file) else { return false };
+    starts_a_tar(file)
+}
+
+fn starts_a_tar(data: impl Read + Send + 'static) -> bool {
+    let Ok(reader) = berth_image::archive::decompressed(data) else { return false };
     let mut head = Vec::with_capacity(512);
     if reader.take(512).read_to_end(&mut head).is_err() || head.len() < 512 {
         return false;
@@ -215,7 +224,7 @@ fn is_archive(path: &Path) -> bool {
 struct LayerWriter<'a, W: Write> {
     /// None when only the digest is wanted.
     tar: Option<tar::Builder<W>>,
-    known: Option<&'a HashMap<PathBuf, [u8; 32]>>,
+    context: Option<&'a Context>,
     hasher: &'a mut Sha256,
     owner: (u64, u64),
     /// Directories this layer already creates.
@@ -300,7 +309,7 @@ impl<W: Write> LayerWriter<'_, W> {
                 .map_err(BuildError::io("write the layer tar"))
         } else if kind.is_file() {
             let Some(tar) = &mut self.tar else {
-                let digest = match self.known.and_then(|k| k.get(source)) {
+                let digest = match self.context.and_then(|c| c.digests.get(source)) {
                     Some(digest) => *digest,
                     None => file_digest(source)?,
                 };
@@ -325,6 +334,9 @@ impl<W: Write> LayerWriter<'_, W> {
 
     /// Copies an archive's entries under `dest`, names cleaned so none climbs out of it.
     fn archive(&mut self, source: &Path, dest: &str) -> Result<(), BuildError> {
+        if let Some(context) = self.context {
+            context.materialize()?;
+        }
         let file = File::open(source).map_err(BuildError::io(format!("open {}", source.display())))?;
         let reader = berth_image::archive::decompressed(file).map_err(BuildError::io("read the archive"))?;
         let mut archive = tar::Archive::new(reader);

@@ -321,3 +321,50 @@ fn modern_instructions_set_the_config() {
     assert_eq!(config.user, "1:2");
     assert_eq!(config.working_dir, "/rel/sub");
 }
+
+/// A context as `POST /build` makes it: unpacked from a tar, large files held in memory.
+fn build_from_tar(engine: &FakeEngine, files: &[(&str, &[u8])]) -> (Run, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let context_dir = dir.path().join("context");
+    std::fs::create_dir(&context_dir).unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, *data).unwrap();
+    }
+    let body = std::io::Cursor::new(tar.into_inner().unwrap());
+    let context = crate::context::from_body(body, &context_dir, "Dockerfile").unwrap();
+    let mut lines = Vec::new();
+    let image = crate::parse(&context.dockerfile, &defaults()).and_then(|parsed| {
+        crate::run(&parsed, &context, &defaults(), engine, dir.path(), &mut |m: Message| lines.push(m.stream))
+    });
+    // What is on disk at the end: the data, or nothing yet while it is held.
+    let on_disk = std::fs::read(context_dir.join("big.bin")).unwrap();
+    (Run { image, lines }, on_disk)
+}
+
+#[test]
+fn a_held_context_file_is_written_for_a_new_layer_and_left_held_on_a_cache_hit() {
+    let engine = FakeEngine::with_busybox();
+    let data: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    let files: &[(&str, &[u8])] = &[("Dockerfile", b"FROM busybox\nADD big.bin /big.bin\n"), ("big.bin", &data)];
+    let (first, on_disk) = build_from_tar(&engine, files);
+    first.image.unwrap();
+    assert_eq!(on_disk, data, "a cache miss writes the held data before the layer");
+    let layer = engine.layers.borrow()[0].clone();
+    let mut archive = tar::Archive::new(&layer[..]);
+    let mut entry =
+        archive.entries().unwrap().map(|e| e.unwrap()).find(|e| e.path().unwrap().ends_with("big.bin")).unwrap();
+    let mut content = Vec::new();
+    entry.read_to_end(&mut content).unwrap();
+    assert_eq!(content, data);
+
+    let (second, on_disk) = build_from_tar(&engine, files);
+    second.image.unwrap();
+    assert!(second.lines.iter().any(|l| l == " ---> Using cache\n"), "{:?}", second.lines);
+    assert!(on_disk.iter().all(|b| *b == 0), "a cache hit needs no data on disk");
+    assert_eq!(engine.layers.borrow().len(), 1);
+}

@@ -563,6 +563,10 @@ impl Store {
                 )));
             }
         }
+        // Already so: nothing to write.
+        if state.repos.get(&repository).and_then(|t| t.get(&tag)) == Some(&id) {
+            return Ok(());
+        }
         state.repos.entry(repository).or_default().insert(tag, id);
         self.save_repositories(&state)
     }
