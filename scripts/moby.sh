@@ -32,7 +32,12 @@
 #
 # Things that are deliberately NOT isolated (they are per-host by nature):
 #   - the default bridge docker0 and dockerd's iptables chains (DOCKER,
-#     DOCKER-USER, DOCKER-ISOLATION-*) stay after stop; net.ipv4.ip_forward=1;
+#     DOCKER-USER, DOCKER-ISOLATION-*) stay after stop; net.ipv4.ip_forward=1.
+#     These belong to the network namespace dockerd runs in: the bench scripts
+#     (benches/compare/engines.sh) and scripts/conformance-moby.sh start this
+#     script in a network namespace of their own (nsenter --net) and delete it
+#     afterwards, so none of that reaches the host's. Started in the host's
+#     namespace, it all stays in the host's;
 #   - the per-controller cgroup parent "docker" (/sys/fs/cgroup/<ctrl>/docker)
 #     stays, empty, after stop;
 #   - containerd 1.6 puts shim sockets in /run/containerd/s/<hash> (hard-coded);

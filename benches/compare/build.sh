@@ -5,27 +5,15 @@
 #   fully cached        RUNS times each (after one warm-up build), median and ratio
 # and the CLI's own floor: the build against a stand-in engine that does nothing.
 # Both engines run without a bridge (berth -b none, moby --bridge=none) so RUN steps cost the
-# same network set-up. Needs root; starts both engines in temporary roots and stops them.
+# same network set-up. Needs root; starts both engines in temporary roots, in a network namespace
+# of their own (benches/compare/engines.sh), and stops them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-7}
-berth=$PWD/target/release/berth
-broot=$(mktemp -d /tmp/berth-bench-build.XXXXXX)
-mroot=$(mktemp -d -u /tmp/berth-bench-build-moby.XXXXXX)
-cleanup() {
-    [ -n "${bpid:-}" ] && { kill "$bpid" 2>/dev/null || true; wait "$bpid" 2>/dev/null || true; }
-    scripts/moby.sh stop "$mroot" >/dev/null 2>&1 || true
-    rm -rf "$broot"
-}
-trap cleanup EXIT
-
-"$berth" -d -H "unix://$broot/b.sock" -g "$broot/graph" -p "$broot/b.pid" -b none --iptables=false >"$broot/log" 2>&1 &
-bpid=$!
-MOBY_ARGS="--bridge=none" scripts/moby.sh start "$mroot" >/dev/null
-B="unix://$broot/b.sock"
-M="unix://$mroot/docker.sock"
-for _ in $(seq 100); do DOCKER_HOST=$B docker version >/dev/null 2>&1 && break; sleep 0.1; done
-for host in "$B" "$M"; do DOCKER_HOST=$host docker load -q -i fixtures/out/busybox.tar >/dev/null; done
+bench=build
+berth_args=(-b none --iptables=false)
+moby_args="--bridge=none"
+. benches/compare/engines.sh
 
 context=$broot/context
 mkdir -p "$context"
@@ -52,6 +40,7 @@ report "fully cached" ""
 # (benches/compare/cli-floor.py). No engine's build through this CLI can be faster.
 python3 benches/compare/cli-floor.py "$broot/floor.sock" &
 fpid=$!
+bench_pids+=("$fpid")
 for _ in $(seq 50); do [ -S "$broot/floor.sock" ] && break; sleep 0.1; done
 fm=$(for _ in $(seq "$RUNS"); do ms build "unix://$broot/floor.sock" ""; done | median)
 kill "$fpid" 2>/dev/null || true

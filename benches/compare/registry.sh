@@ -5,30 +5,26 @@
 #   moby 20.10    <-> distribution 2.8 (Debian's docker-registry)
 # Each run imports a fresh random layer (so nothing is already on the registry), times
 # `docker push`, removes the image, and times `docker pull`. Prints medians and ratios.
-# Needs root; everything lives in temporary directories on loopback and is removed afterwards.
+# Needs root; everything lives in temporary directories and, engines and registries alike, in a
+# network namespace of their own (benches/compare/engines.sh), whose loopback is not the
+# host's; all of it is removed afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-3}
 SIZE_MB=${SIZE_MB:-200}
-berth=$PWD/target/release/berth
 command -v docker-registry >/dev/null || { echo "docker-registry is not installed (apt-get install docker-registry)"; exit 2; }
-work=$(mktemp -d /tmp/berth-bench-registry.XXXXXX)
-mroot=$(mktemp -d -u /tmp/berth-bench-moby.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    scripts/moby.sh stop "$mroot" >/dev/null 2>&1 || true
-    awk '{print $2}' /proc/mounts | grep "^$work/" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench=registry
+berth_args=(-b none --iptables=false)
+moby_args=""
+. benches/compare/engines.sh
+work=$broot
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# The registries listen on the namespace's loopback, where the engines push and pull.
+port() { in_netns python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rport=$(port)
 dport=$(port)
-"$berth" registry -l "127.0.0.1:$rport" -r "$work/registry" >"$work/registry.log" 2>&1 &
-pids+=($!)
+nsenter --net="/run/netns/$netns" "$berth" registry -l "127.0.0.1:$rport" -r "$work/registry" >"$work/registry.log" 2>&1 &
+bench_pids+=($!)
 mkdir -p "$work/dist"
 cat >"$work/dist.yml" <<YAML
 version: 0.1
@@ -40,16 +36,11 @@ storage:
 http:
   addr: 127.0.0.1:$dport
 YAML
-docker-registry serve "$work/dist.yml" >"$work/dist.log" 2>&1 &
-pids+=($!)
-"$berth" -d -H "unix://$work/b.sock" -g "$work/graph" -p "$work/b.pid" -b none --iptables=false >"$work/daemon.log" 2>&1 &
-pids+=($!)
-scripts/moby.sh start "$mroot" >/dev/null
-B="unix://$work/b.sock"
-M="unix://$mroot/docker.sock"
+nsenter --net="/run/netns/$netns" docker-registry serve "$work/dist.yml" >"$work/dist.log" 2>&1 &
+bench_pids+=($!)
 for _ in $(seq 100); do
-    DOCKER_HOST=$B docker version >/dev/null 2>&1 && curl -sf "http://127.0.0.1:$rport/v2/" >/dev/null \
-        && curl -sf "http://127.0.0.1:$dport/v2/" >/dev/null && break
+    in_netns curl -sf "http://127.0.0.1:$rport/v2/" >/dev/null \
+        && in_netns curl -sf "http://127.0.0.1:$dport/v2/" >/dev/null && break
     sleep 0.1
 done
 export DOCKER_CONFIG=$work/docker-config

@@ -2,28 +2,16 @@
 # Container start, berth against moby 20.10, in the same run and driven by the same docker CLI:
 #   docker run --rm --net=none busybox true      (RUNS times each, median and ratio)
 # plus, on berth: `ps -a` with PS_CONTAINERS containers, one monitor's RSS, the idle daemon's
-# RSS. Needs root; starts both engines in temporary roots and stops them afterwards.
+# RSS. Needs root; starts both engines in temporary roots, in a network namespace of their own
+# (benches/compare/engines.sh), and stops them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-30}
 PS_CONTAINERS=${PS_CONTAINERS:-1000}
-berth=$PWD/target/release/berth
-broot=$(mktemp -d /tmp/berth-bench.XXXXXX)
-mroot=$(mktemp -d -u /tmp/berth-bench-moby.XXXXXX)
-cleanup() {
-    [ -n "${bpid:-}" ] && { kill "$bpid" 2>/dev/null || true; wait "$bpid" 2>/dev/null || true; }
-    scripts/moby.sh stop "$mroot" >/dev/null 2>&1 || true
-    rm -rf "$broot"
-}
-trap cleanup EXIT
-
-"$berth" -d -H "unix://$broot/b.sock" -g "$broot/graph" -p "$broot/b.pid" -b none --iptables=false >"$broot/log" 2>&1 &
-bpid=$!
-scripts/moby.sh start "$mroot" >/dev/null
-B="unix://$broot/b.sock"
-M="unix://$mroot/docker.sock"
-for _ in $(seq 100); do DOCKER_HOST=$B docker version >/dev/null 2>&1 && break; sleep 0.1; done
-for host in "$B" "$M"; do DOCKER_HOST=$host docker load -q -i fixtures/out/busybox.tar >/dev/null; done
+bench=start
+berth_args=(-b none --iptables=false)
+moby_args=""
+. benches/compare/engines.sh
 
 # Milliseconds of one command, with the clock of the shell's monotonic source.
 ms() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
