@@ -4,6 +4,7 @@
 //! whole archive in memory.
 
 use super::response::Body;
+use berth_registry::distribution::ChannelReader;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
@@ -14,10 +15,7 @@ use std::io::{self, Read, Write};
 const DEPTH: usize = 16;
 
 /// A request body as a blocking reader. Read it from a blocking thread only.
-pub struct BodyReader {
-    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
-    current: Bytes,
-}
+pub struct BodyReader(ChannelReader);
 
 impl BodyReader {
     pub fn new(mut body: Incoming) -> BodyReader {
@@ -37,21 +35,13 @@ impl BodyReader {
                 }
             }
         });
-        BodyReader { rx, current: Bytes::new() }
+        BodyReader(ChannelReader::new(rx))
     }
 }
 
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.current = chunk?,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
+        self.0.read(buf)
     }
 }
 

@@ -8,6 +8,7 @@
 //! to the daemon's default index (`--index`), never to a hub on the internet.
 
 mod auth;
+mod channel;
 mod gzip;
 mod progress;
 mod reference;
@@ -16,6 +17,7 @@ mod v1;
 mod v2;
 
 pub use auth::{AuthConfig, AuthConfigs};
+pub use channel::ChannelReader;
 pub use progress::{Progress, Sink};
 pub use reference::Remote;
 

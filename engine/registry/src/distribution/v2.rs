@@ -451,25 +451,6 @@ fn spool_error(e: std::io::Error) -> DistributionError {
 }
 
 /// A channel of chunks read as a blocking reader (from a blocking thread only).
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-    current: Bytes,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.current = chunk?,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn download_and_apply(
     d: &Arc<Distributor>,
@@ -571,7 +552,7 @@ fn apply_layers(
                     (reader.map_err(unreadable)?, path)
                 }
                 Source::Stream(rx, path) => {
-                    let reader = ChannelReader { rx, current: Bytes::new() };
+                    let reader = super::ChannelReader::new(rx);
                     (berth_image::archive::decompressed(reader).map_err(unreadable)?, path)
                 }
             };
