@@ -3,63 +3,15 @@
 //! line numbers and exit codes, stdin and git contexts, and the docker CLI's classic builder.
 //! Needs root and the busybox fixture (fixtures/build.sh).
 
+mod common;
+
+use common::{text, Daemon, BERTH};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/out/busybox.tar")
-}
-
-/// A daemon in a temporary root with busybox loaded; stopped and its root removed on drop.
-struct Daemon {
-    root: tempfile::TempDir,
-    child: Option<Child>,
-}
-
+/// Build steps of the tests' daemons.
 impl Daemon {
-    fn start() -> Daemon {
-        let root = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(root.path().join("daemon.log")).unwrap();
-        let dir = root.path().display().to_string();
-        let child = Command::new(BERTH)
-            .args(["-d", "-H", &format!("unix://{dir}/d.sock"), "-g", &format!("{dir}/graph")])
-            .args(["-p", &format!("{dir}/d.pid"), "-b", "none", "--iptables=false"])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let daemon = Daemon { root, child: Some(child) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while daemon.cli(&["version"]).status.code() != Some(0) {
-            assert!(Instant::now() < deadline, "daemon not ready:\n{}", daemon.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        daemon.ok(&["load", "-i", fixture().to_str().unwrap()]);
-        daemon
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}/d.sock", self.root.path().display())
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.root.path().join("daemon.log")).unwrap_or_default()
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BERTH).arg("-H").arg(self.host()).args(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(out.status.success(), "berth {args:?} failed: {}\n{}", text(&out.stderr), self.log());
-        text(&out.stdout)
-    }
-
     /// A context directory under the daemon's root holding `files`.
     fn context(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
         let dir = self.root.path().join("contexts").join(name);
@@ -81,24 +33,6 @@ impl Daemon {
         all.push(dir.to_str().unwrap());
         self.ok(&all)
     }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let ids = self.cli(&["ps", "-a", "-q", "--no-trunc"]);
-            for id in text(&ids.stdout).lines() {
-                let _ = self.cli(&["rm", "-f", id]);
-            }
-            // SAFETY: signalling our own child, not yet reaped.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let _ = child.wait();
-        }
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The image ids a build printed (` ---> <id>` lines), in order.
