@@ -3,6 +3,7 @@
 
 mod build;
 mod containers;
+mod group;
 mod images;
 mod inspect;
 mod network;

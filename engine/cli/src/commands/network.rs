@@ -1,12 +1,12 @@
 //! `berth network`: user-defined networks (create, ls, inspect, rm, connect, disconnect,
 //! prune), printed as today's docker CLI prints them.
 
+use super::group;
 use super::images::{path_escape, query_escape};
-use crate::flags::{self, Flag, Parsed};
+use crate::flags::{Flag, Parsed};
 use crate::output::Table;
 use crate::template::Template;
 use crate::{CliError, Session};
-use bytes::Bytes;
 use http::Method;
 use serde_json::{json, Map, Value};
 use std::io::Write;
@@ -61,32 +61,26 @@ static PRUNE: &[Flag] = &[
 static RM: &[Flag] = &[];
 
 fn usage(sub: &str, message: impl Into<String>) -> CliError {
-    CliError::Usage { message: format!("{}\nSee 'berth network {sub} --help'.", message.into()), command: None }
+    group::usage("network", sub, message)
 }
 
 /// `berth network SUBCOMMAND ...`.
 pub fn network(session: &mut Session, parsed: &Parsed) -> Result<i32, CliError> {
-    let Some((sub, words)) = parsed.args.split_first() else {
-        write!(session.out, "{USAGE}")?;
+    let Some((sub, flags, specs)) = group::pick(session, parsed, "network", USAGE, |sub| {
+        Some(match sub {
+            "create" => CREATE,
+            "ls" | "list" => LS,
+            "inspect" => INSPECT,
+            "connect" => CONNECT,
+            "disconnect" => DISCONNECT,
+            "prune" => PRUNE,
+            "rm" | "remove" => RM,
+            _ => return None,
+        })
+    })?
+    else {
         return Ok(0);
     };
-    let spec: &[Flag] = match sub.as_str() {
-        "create" => CREATE,
-        "ls" | "list" => LS,
-        "inspect" => INSPECT,
-        "connect" => CONNECT,
-        "disconnect" => DISCONNECT,
-        "prune" => PRUNE,
-        "rm" | "remove" => RM,
-        other => return Err(CliError::usage(format!("berth network: '{other}' is not a network command"), None)),
-    };
-    let mut specs = spec.to_vec();
-    specs.push(Flag::boolean(None, "help", false, "Print usage"));
-    let flags = flags::parse(&specs, words, true).map_err(|e| usage(sub, e.to_string()))?;
-    if flags.bool(&specs, "help") {
-        write!(session.out, "\nUsage:  berth network {sub} [OPTIONS]\n\n{}", flags::render_help(&specs))?;
-        return Ok(0);
-    }
     match sub.as_str() {
         "create" => create(session, &flags, &specs),
         "ls" | "list" => list(session, &flags, &specs),
@@ -98,24 +92,10 @@ pub fn network(session: &mut Session, parsed: &Parsed) -> Result<i32, CliError> 
     }
 }
 
-fn key_values(values: &[String]) -> Map<String, Value> {
-    values
-        .iter()
-        .map(|v| {
-            let (k, val) = v.split_once('=').unwrap_or((v, ""));
-            (k.to_string(), Value::String(val.to_string()))
-        })
-        .collect()
-}
-
+/// A call whose answer is JSON, or nothing (Null).
 fn call(session: &mut Session, method: Method, path: &str, body: Option<Value>) -> Result<Value, CliError> {
-    let client = session.client()?;
-    let body = body.map(|b| Bytes::from(b.to_string()));
-    let reply = session.block_on(client.call(method, path, body)).and_then(berth_client::check)?;
-    if reply.body.is_empty() {
-        return Ok(Value::Null);
-    }
-    Ok(serde_json::from_slice(&reply.body).unwrap_or(Value::Null))
+    let body = group::call(session, method, path, body)?;
+    Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
 fn create(session: &mut Session, flags: &Parsed, specs: &[Flag]) -> Result<i32, CliError> {
@@ -146,7 +126,7 @@ fn create(session: &mut Session, flags: &Parsed, specs: &[Flag]) -> Result<i32, 
         "Internal": flags.bool(specs, "internal"), "Attachable": flags.bool(specs, "attachable"),
         "EnableIPv6": flags.bool(specs, "ipv6"),
         "IPAM": {"Driver": "default", "Config": config, "Options": {}},
-        "Options": key_values(flags.all("opt")), "Labels": key_values(flags.all("label")),
+        "Options": group::key_values(flags.all("opt")), "Labels": group::key_values(flags.all("label")),
     });
     let reply = call(session, Method::POST, "/networks/create", Some(body))?;
     writeln!(session.out, "{}", reply["Id"].as_str().unwrap_or_default())?;

@@ -1,12 +1,12 @@
 //! `berth volume`: create, ls, inspect, rm and prune, printed as today's docker CLI prints
 //! them (its aligned table, `--format` templates with `table`, four-space JSON).
 
+use super::group;
 use super::images::{path_escape, query_escape};
-use crate::flags::{self, Flag, Parsed};
+use crate::flags::{Flag, Parsed};
 use crate::template::Template;
 use crate::{CliError, Session};
 use berth_api::volume::{ListResponse, PruneResponse, Volume};
-use bytes::Bytes;
 use http::Method;
 use serde_json::{json, Map, Value};
 use std::io::Write;
@@ -47,30 +47,24 @@ static PRUNE: &[Flag] = &[
 ];
 
 fn usage(sub: &str, message: impl Into<String>) -> CliError {
-    CliError::Usage { message: format!("{}\nSee 'berth volume {sub} --help'.", message.into()), command: None }
+    group::usage("volume", sub, message)
 }
 
 /// `berth volume SUBCOMMAND ...`.
 pub fn volume(session: &mut Session, parsed: &Parsed) -> Result<i32, CliError> {
-    let Some((sub, words)) = parsed.args.split_first() else {
-        write!(session.out, "{USAGE}")?;
+    let Some((sub, flags, specs)) = group::pick(session, parsed, "volume", USAGE, |sub| {
+        Some(match sub {
+            "create" => CREATE,
+            "ls" | "list" => LS,
+            "inspect" => INSPECT,
+            "rm" | "remove" => RM,
+            "prune" => PRUNE,
+            _ => return None,
+        })
+    })?
+    else {
         return Ok(0);
     };
-    let spec: &[Flag] = match sub.as_str() {
-        "create" => CREATE,
-        "ls" | "list" => LS,
-        "inspect" => INSPECT,
-        "rm" | "remove" => RM,
-        "prune" => PRUNE,
-        other => return Err(CliError::usage(format!("berth volume: '{other}' is not a volume command"), None)),
-    };
-    let mut specs = spec.to_vec();
-    specs.push(Flag::boolean(None, "help", false, "Print usage"));
-    let flags = flags::parse(&specs, words, true).map_err(|e| usage(sub, e.to_string()))?;
-    if flags.bool(&specs, "help") {
-        write!(session.out, "\nUsage:  berth volume {sub} [OPTIONS]\n\n{}", flags::render_help(&specs))?;
-        return Ok(0);
-    }
     match sub.as_str() {
         "create" => create(session, &flags),
         "ls" | "list" => list(session, &flags, &specs),
@@ -78,22 +72,6 @@ pub fn volume(session: &mut Session, parsed: &Parsed) -> Result<i32, CliError> {
         "prune" => prune(session, &flags, &specs),
         _ => remove(session, &flags, &specs),
     }
-}
-
-fn call(session: &mut Session, method: Method, path: &str, body: Option<Value>) -> Result<Bytes, CliError> {
-    let client = session.client()?;
-    let body = body.map(|b| Bytes::from(b.to_string()));
-    Ok(session.block_on(client.call(method, path, body)).and_then(berth_client::check)?.body)
-}
-
-fn key_values(values: &[String]) -> Map<String, Value> {
-    values
-        .iter()
-        .map(|v| {
-            let (k, val) = v.split_once('=').unwrap_or((v, ""));
-            (k.to_string(), Value::String(val.to_string()))
-        })
-        .collect()
 }
 
 /// `--filter k=v` flags as the API's JSON (`{"k": {"v": true}}`), for a query string.
@@ -129,9 +107,9 @@ fn create(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     };
     let body = json!({
         "Name": name, "Driver": flags.last("driver").unwrap_or("local"),
-        "DriverOpts": key_values(flags.all("opt")), "Labels": key_values(flags.all("label")),
+        "DriverOpts": group::key_values(flags.all("opt")), "Labels": group::key_values(flags.all("label")),
     });
-    let volume: Volume = serde_json::from_slice(&call(session, Method::POST, "/volumes/create", Some(body))?)?;
+    let volume: Volume = serde_json::from_slice(&group::call(session, Method::POST, "/volumes/create", Some(body))?)?;
     writeln!(session.out, "{}", volume.name)?;
     Ok(0)
 }
@@ -158,7 +136,7 @@ fn header(field: &str) -> String {
 
 fn list(session: &mut Session, flags: &Parsed, specs: &[Flag]) -> Result<i32, CliError> {
     let path = format!("/volumes{}", filters_query(flags.all("filter"), "ls")?);
-    let mut volumes = serde_json::from_slice::<ListResponse>(&call(session, Method::GET, &path, None)?)?.volumes;
+    let mut volumes = serde_json::from_slice::<ListResponse>(&group::call(session, Method::GET, &path, None)?)?.volumes;
     volumes.sort_by(|a, b| natural_cmp(&a.name, &b.name));
     if flags.bool(specs, "quiet") {
         for v in &volumes {
@@ -273,7 +251,7 @@ fn inspect(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     let mut found = Vec::new();
     let mut failed = false;
     for name in &flags.args {
-        match call(session, Method::GET, &format!("/volumes/{}", path_escape(name)), None) {
+        match group::call(session, Method::GET, &format!("/volumes/{}", path_escape(name)), None) {
             Ok(body) => found.push(serde_json::from_slice::<Value>(&body)?),
             Err(e) => {
                 failed = true;
@@ -308,7 +286,7 @@ fn remove(session: &mut Session, flags: &Parsed, specs: &[Flag]) -> Result<i32, 
     let force = u8::from(flags.bool(specs, "force"));
     let mut failed = false;
     for name in &flags.args {
-        match call(session, Method::DELETE, &format!("/volumes/{}?force={force}", path_escape(name)), None) {
+        match group::call(session, Method::DELETE, &format!("/volumes/{}?force={force}", path_escape(name)), None) {
             Ok(_) => writeln!(session.out, "{name}")?,
             Err(e) => {
                 failed = true;
@@ -333,7 +311,7 @@ fn prune(session: &mut Session, flags: &Parsed, specs: &[Flag]) -> Result<i32, C
         }
     }
     let path = format!("/volumes/prune{}", filters_query(flags.all("filter"), "prune")?);
-    let pruned: PruneResponse = serde_json::from_slice(&call(session, Method::POST, &path, None)?)?;
+    let pruned: PruneResponse = serde_json::from_slice(&group::call(session, Method::POST, &path, None)?)?;
     write!(session.out, "{}", prune_report(&pruned))?;
     Ok(0)
 }
