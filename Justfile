@@ -28,10 +28,18 @@ up: build fixtures
 down:
     scripts/up.sh stop
 
-# Every test: unit and integration tests, then the conformance suite against a fresh berth.
+# Every test: unit and integration tests, the conformance suite against a fresh berth, then
+# one cell of the QEMU matrix (kernel 6.1, cgroup v2) as a smoke test of another kernel.
 test: build fixtures
     cargo test --release --workspace
     scripts/conformance.sh
+    just vm-smoke
+
+# The root tests and the conformance fast subset in a QEMU guest booting Debian's 6.1 kernel
+# with pure cgroup v2, on the binaries already built.
+# The smoke cell of `test`: kernel 6.1, cgroup v2.
+vm-smoke: fixtures (vm-setup "6.1")
+    VM_BUILD=0 vm/run.sh 6.1 v2
 
 # The conformance suite: against DOCKER_HOST if set (ENGINE, DOCKER_CLI), else a fresh berth.
 conformance: build fixtures
@@ -80,9 +88,10 @@ vm-test *CELL: fixtures vm-setup
 vm-matrix: fixtures vm-setup
     vm/matrix.sh
 
-# What only vm/ needs: QEMU and cpio, and the Debian kernels it boots, downloaded once into
-# /var/cache/berth-vm with apt-get download (never at test time).
-vm-setup:
+# The kernels are downloaded once into /var/cache/berth-vm with apt-get download, before any
+# guest starts.
+# Install what only vm/ needs: QEMU, cpio and the Debian kernels it boots (default both).
+vm-setup *KERNELS="6.1 6.12":
     command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null || \
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 cpio; }
-    vm/fetch.sh 6.1 6.12 >/dev/null || { apt-get update -qq && vm/fetch.sh 6.1 6.12 >/dev/null; }
+    vm/fetch.sh {{KERNELS}} >/dev/null || { apt-get update -qq && vm/fetch.sh {{KERNELS}} >/dev/null; }
