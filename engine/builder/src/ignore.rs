@@ -54,21 +54,7 @@ fn parents(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
 }
 
-/// A path without leading `/` or `./`, `.` and empty components, and with `..` resolved
-/// inside the path (never above its start).
-pub fn clean(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            _ => parts.push(part),
-        }
-    }
-    parts.join("/")
-}
+pub use berth_image::fsutil::clean_relative as clean;
 
 /// Matches a whole `/`-separated path against a pattern.
 pub fn glob_match(pattern: &str, path: &str) -> bool {
@@ -163,12 +149,6 @@ mod tests {
         assert!(ignore.excludes("docs/other.md"));
         assert!(!ignore.excludes("docs/keep.md"));
         assert!(!ignore.excludes("main.c"));
-    }
-
-    #[test]
-    fn clean_never_climbs_above_the_start() {
-        assert_eq!(clean("./a/../../b/"), "b");
-        assert_eq!(clean("/x//y/."), "x/y");
     }
 }
 

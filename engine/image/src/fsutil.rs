@@ -1,5 +1,6 @@
 //! File-system helpers the store relies on: atomic replacement, fresh temporary directories,
-//! removal of trees that may hold read-only or immutable-looking entries, and sizes.
+//! removal of trees that may hold read-only or immutable-looking entries, and sizes; and the
+//! lexical cleaning of `/`-separated paths the builder and the daemon's mounts share.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -89,9 +90,32 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// A path without leading `/` or `./`, `.` and empty components, and with `..` resolved
+/// inside the path (never above its start): `./a/../../b/` is `b`, `/` is empty.
+pub fn clean_relative(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cleaned_path_never_climbs_above_its_start() {
+        assert_eq!(clean_relative("./a/../../b/"), "b");
+        assert_eq!(clean_relative("/x//y/."), "x/y");
+        assert_eq!(clean_relative("/"), "");
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temporary() {

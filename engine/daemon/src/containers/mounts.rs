@@ -108,20 +108,11 @@ pub fn clean_destination(path: &str) -> Result<String, String> {
     if !path.starts_with('/') {
         return Err(format!("the container path {path:?} must be absolute"));
     }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    if parts.is_empty() {
+    let cleaned = berth_image::fsutil::clean_relative(path);
+    if cleaned.is_empty() {
         return Err("the container path cannot be /".into());
     }
-    Ok(format!("/{}", parts.join("/")))
+    Ok(format!("/{cleaned}"))
 }
 
 /// The options after the second colon of `-v`: `ro`/`rw`, `z`/`Z` (SELinux labels, which
