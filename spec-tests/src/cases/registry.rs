@@ -360,19 +360,7 @@ async fn push_two(s: &Servers) -> anyhow::Result<Pushed> {
         }
         let session = ("cookie", cookie.clone().unwrap_or_default());
         let layer = layer_tar(&format!("file{i}"), format!("layer {i} of {id}").as_bytes());
-        http(&s.registry, "PUT", &format!("/v1/images/{id}/layer"), std::slice::from_ref(&session), &layer)
-            .await?
-            .expect(200, "PUT layer")?;
-        let checksum = payload_checksum(json.as_bytes(), &layer);
-        http(
-            &s.registry,
-            "PUT",
-            &format!("/v1/images/{id}/checksum"),
-            &[session.clone(), ("x-docker-checksum-payload", checksum.clone())],
-            b"",
-        )
-        .await?
-        .expect(200, "PUT checksum")?;
+        let checksum = put_layer(&s.registry, &session, id, &json, &layer).await?;
         layers.push(layer);
         checksums.push(checksum);
     }
@@ -393,6 +381,24 @@ async fn push_two(s: &Servers) -> anyhow::Result<Pushed> {
     .await?
     .expect(204, "final PUT images at the index")?;
     Ok(Pushed { repo, ids, layers, checksums })
+}
+
+/// Uploads an image's layer and then its payload checksum within a push session, as steps 7
+/// and 8 of 5.4.1 §2.2 do; the checksum.
+async fn put_layer(
+    registry: &str,
+    session: &(&'static str, String),
+    id: &str,
+    json: &str,
+    layer: &[u8],
+) -> anyhow::Result<String> {
+    http(registry, "PUT", &format!("/v1/images/{id}/layer"), std::slice::from_ref(session), layer)
+        .await?
+        .expect(200, "PUT layer")?;
+    let checksum = payload_checksum(json.as_bytes(), layer);
+    let headers = [session.clone(), ("x-docker-checksum-payload", checksum.clone())];
+    http(registry, "PUT", &format!("/v1/images/{id}/checksum"), &headers, b"").await?.expect(200, "PUT checksum")?;
+    Ok(checksum)
 }
 
 /// sha256 of json + "\n" + layer, the payload checksum of 5.4.1 §2.2 step 8.
@@ -977,19 +983,7 @@ async fn checksum_mismatch(e: Arc<Engine>) -> anyhow::Result<Outcome> {
         .await?
         .expect(200, "json")?;
     let cookie = ("cookie", put.cookie().context("no cookie")?);
-    http(&s.registry, "PUT", &format!("/v1/images/{id}/layer"), std::slice::from_ref(&cookie), &layer_tar("a", b"a"))
-        .await?
-        .expect(200, "layer")?;
-    let real = payload_checksum(json.as_bytes(), &layer_tar("a", b"a"));
-    http(
-        &s.registry,
-        "PUT",
-        &format!("/v1/images/{id}/checksum"),
-        &[cookie.clone(), ("x-docker-checksum-payload", real)],
-        b"",
-    )
-    .await?
-    .expect(200, "checksum")?;
+    put_layer(&s.registry, &cookie, &id, &json, &layer_tar("a", b"a")).await?;
     http(&s.registry, "PUT", &format!("/v1/repositories/{repo}/tags/latest"), &[cookie], &serde_json::to_vec(&id)?)
         .await?
         .expect(200, "tag")?;
