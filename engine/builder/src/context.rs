@@ -24,8 +24,21 @@ pub struct Context {
     pub(crate) held: Held,
 }
 
-/// Bytes of file content a context may hold in memory, and the least size of a held file.
-const HOLD_BUDGET: u64 = 64 << 20;
+/// Which files of a context tar are held in memory: those of `min` bytes or more, while their
+/// total stays within `budget`.
+#[derive(Debug, Clone, Copy)]
+pub struct Holding {
+    pub min: u64,
+    pub budget: u64,
+}
+
+impl Default for Holding {
+    fn default() -> Holding {
+        Holding { min: HOLD_MIN, budget: 64 << 20 }
+    }
+}
+
+/// The least size of a held file by default: smaller ones cost little to write.
 const HOLD_MIN: u64 = 256 << 10;
 
 #[derive(Default)]
@@ -96,6 +109,16 @@ pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";
 
 /// Unpacks a request body into `dir` (which must exist and be empty).
 pub fn from_body<R: Read + Send + 'static>(body: R, dir: &Path, dockerfile: &str) -> Result<Context, BuildError> {
+    from_body_holding(body, dir, dockerfile, Holding::default())
+}
+
+/// [`from_body`], holding the files `holding` picks.
+pub fn from_body_holding<R: Read + Send + 'static>(
+    body: R,
+    dir: &Path,
+    dockerfile: &str,
+    holding: Holding,
+) -> Result<Context, BuildError> {
     let mut body = berth_image::archive::decompressed(body).map_err(BuildError::io("read the build context"))?;
     let mut head = Vec::with_capacity(512);
     (&mut body).take(512).read_to_end(&mut head).map_err(BuildError::io("read the build context"))?;
@@ -113,7 +136,7 @@ pub fn from_body<R: Read + Send + 'static>(body: R, dir: &Path, dockerfile: &str
     let held = Held::default();
     // The files read here stay on disk only.
     let read_now = [PathBuf::from(clean(dockerfile)), PathBuf::from("dockerfile"), PathBuf::from(".dockerignore")];
-    let digests = unpack(Cursor::new(head).chain(body), dir, &held, &read_now)?;
+    let digests = unpack(Cursor::new(head).chain(body), dir, &held, holding, &read_now)?;
     Ok(Context { digests, held, ..finish(dir, dockerfile)? })
 }
 
@@ -165,12 +188,13 @@ fn is_tar(head: &[u8]) -> bool {
     stored == Some(sum)
 }
 
-/// Unpacks a context tar into `dir`; the digests of the regular files it wrote. Files of
-/// [`HOLD_MIN`] or more go to `held`, while [`HOLD_BUDGET`] allows.
+/// Unpacks a context tar into `dir`; the digests of the regular files it wrote. The files
+/// `holding` picks go to `held`, except those named in `read_now`.
 fn unpack(
     tar: impl Read,
     dir: &Path,
     held: &Held,
+    holding: Holding,
     read_now: &[PathBuf],
 ) -> Result<HashMap<PathBuf, [u8; 32]>, BuildError> {
     let mut archive = tar::Archive::new(tar);
@@ -180,7 +204,7 @@ fn unpack(
     let root = dir.canonicalize().map_err(BuildError::io("open the context directory"))?;
     let mut digests = HashMap::new();
     let mut buf = vec![0u8; 1 << 20];
-    let mut budget = HOLD_BUDGET;
+    let mut budget = holding.budget;
     let mut held = held.0.lock().unwrap_or_else(|e| e.into_inner());
     let entries = archive.entries().map_err(BuildError::io("read the build context"))?;
     for entry in entries {
@@ -194,7 +218,7 @@ fn unpack(
         held.remove(&root.join(&relative));
         let size = entry.header().size().unwrap_or(0);
         let unpacked = match fast {
-            Some(target) if (HOLD_MIN..=budget).contains(&size) && !read_now.contains(&relative) => {
+            Some(target) if (holding.min..=budget).contains(&size) && !read_now.contains(&relative) => {
                 hold_file(&mut entry, &target, size).map(|(digest, file)| {
                     budget -= size;
                     held.insert(target.clone(), file);
