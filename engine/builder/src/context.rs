@@ -38,6 +38,9 @@ impl Default for Holding {
     }
 }
 
+/// Bytes of a held file hashed at a time while it is read.
+const HASH_PIECE: u64 = 256 << 10;
+
 /// The least size of a held file by default: smaller ones cost little to write.
 const HOLD_MIN: u64 = 256 << 10;
 
@@ -299,9 +302,22 @@ fn unpack_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path, buf: &mut [u8]
 fn hold_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path, size: u64) -> std::io::Result<([u8; 32], HeldFile)> {
     use std::os::unix::fs::PermissionsExt;
     let (mode, mtime) = (entry.header().mode().unwrap_or(0o644), entry.header().mtime().unwrap_or(0));
-    let mut data = vec![0u8; usize::try_from(size).map_err(std::io::Error::other)?];
-    entry.read_exact(&mut data)?;
-    let digest = blake3::hash(&data).into();
+    // Hashed piece by piece as the data arrives, so the hashing keeps pace with the upload
+    // instead of following it.
+    let mut data = Vec::with_capacity(usize::try_from(size).map_err(std::io::Error::other)?);
+    let mut hasher = blake3::Hasher::new();
+    let mut rest = entry.take(size);
+    loop {
+        let start = data.len();
+        if (&mut rest).take(HASH_PIECE).read_to_end(&mut data)? == 0 {
+            break;
+        }
+        hasher.update(&data[start..]);
+    }
+    if data.len() as u64 != size {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let digest = hasher.finalize().into();
     let file = std::fs::File::create(target)?;
     file.set_len(size)?;
     file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
