@@ -508,21 +508,14 @@ pub fn events(session: &mut Session, flags: &Parsed) -> Result<i32, CliError> {
     runtime.block_on(async {
         let response =
             client.stream(Method::GET, &path, berth_client::body_from_bytes(Default::default()), None).await?;
-        let mut body = response.into_body();
-        let mut pending = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| CliError::Failed(e.to_string()))?;
-            let Some(data) = frame.data_ref() else { continue };
-            pending.extend_from_slice(data);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                if let Ok(event) = serde_json::from_slice::<berth_api::containers::Event>(&line) {
-                    writeln!(out, "{}", crate::output::render_event(&event))?;
-                    out.flush()?;
-                }
+        super::each_line(response.into_body(), |line| {
+            if let Ok(event) = serde_json::from_slice::<berth_api::containers::Event>(line) {
+                writeln!(out, "{}", crate::output::render_event(&event))?;
+                out.flush()?;
             }
-        }
-        Ok::<(), CliError>(())
+            Ok(None::<()>)
+        })
+        .await
     })?;
     Ok(0)
 }
