@@ -42,7 +42,9 @@ mount_kernel_fs() {
     mount -t tmpfs -o mode=1777 shm /dev/shm
     mount -t mqueue mqueue /dev/mqueue
     mount -t tmpfs -o mode=0755 run /run
-    mount -t tmpfs -o mode=1777 tmp /tmp
+    # /tmp stays the root's own directory (a tmpfs already): the test binaries and fixtures sit
+    # at the host's paths, which may be under /tmp (a checkout in /tmp, as CI may make).
+    chmod 1777 /tmp
     [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
     mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
     mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null

@@ -54,6 +54,15 @@ esac
 
 log() { echo "vm: $*" >&2; }
 
+# The guest finds the test binaries and fixtures at the host's paths; it mounts its own file
+# systems over these directories, so a checkout there would be hidden from it.
+case "$PWD/" in
+/run/* | /dev/* | /proc/* | /sys/*)
+    echo "vm/run.sh: the checkout at $PWD is under a directory the guest mounts over; move it elsewhere" >&2
+    exit 2
+    ;;
+esac
+
 work=$(mktemp -d /tmp/berth-vm.XXXXXX)
 qemu_pid=""
 cleanup() {
