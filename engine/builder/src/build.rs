@@ -534,8 +534,8 @@ impl Builder<'_> {
             return Ok(());
         }
         let config = self.image_config(stage, container_config, format!("/bin/sh -c {nop}"), false);
-        if copy.from.is_none() {
-            self.context.materialize()?;
+        if let Some(context) = request.context {
+            context.materialize()?;
         }
         std::fs::create_dir_all(&work).map_err(BuildError::io("create a build directory"))?;
         let tar_path = work.join("layer.tar");

@@ -65,11 +65,8 @@ impl std::fmt::Debug for Held {
 impl Context {
     /// Writes the content of every held file into its file.
     pub fn materialize(&self) -> Result<(), BuildError> {
-        let held = std::mem::take(&mut *self.held.0.lock().unwrap_or_else(|e| e.into_inner()));
-        for (path, file) in held {
-            write_held(&path, &file).map_err(BuildError::io(format!("write {}", path.display())))?;
-        }
-        Ok(())
+        let mut held = self.held.0.lock().unwrap_or_else(|e| e.into_inner());
+        write_out(&mut held).map_err(BuildError::io("write the held files of the build context"))
     }
 
     /// The content of `path` when it is held in memory.
@@ -103,7 +100,23 @@ fn write_held(path: &Path, held: &HeldFile) -> std::io::Result<()> {
         return Ok(());
     }
     file.write_all(&held.data)?;
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(held.mtime);
+    set_mtime(&file, held.mtime)
+}
+
+/// Writes out every held file of `held`, emptying it.
+fn write_out(held: &mut HashMap<PathBuf, HeldFile>) -> std::io::Result<()> {
+    held.drain().try_for_each(|(path, file)| write_held(&path, &file))
+}
+
+/// A file's mode and mtime as its tar header gives them (the access time too).
+fn set_mode_and_mtime(file: &std::fs::File, mode: u32, mtime: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
+    set_mtime(file, mtime)
+}
+
+fn set_mtime(file: &std::fs::File, mtime: u64) -> std::io::Result<()> {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
     file.set_times(std::fs::FileTimes::new().set_modified(time).set_accessed(time))
 }
 
@@ -217,14 +230,16 @@ fn unpack(
         let relative: PathBuf = name.components().filter(|c| matches!(c, Component::Normal(_))).collect();
         let plain = name.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
         let fast = if plain { regular_target(&entry, &root, &relative) } else { None };
-        // Whatever this entry makes at its name replaces what was held there.
-        held.remove(&root.join(&relative));
+        // Whatever this entry makes at its name replaces what was held there. Held files are
+        // keyed under `dir` as given, as the digests are.
+        let key = dir.join(&relative);
+        held.remove(&key);
         let size = entry.header().size().unwrap_or(0);
         let unpacked = match fast {
             Some(target) if (holding.min..=budget).contains(&size) && !read_now.contains(&relative) => {
                 hold_file(&mut entry, &target, size).map(|(digest, file)| {
                     budget -= size;
-                    held.insert(target.clone(), file);
+                    held.insert(key, file);
                     Some((target, digest))
                 })
             }
@@ -233,13 +248,8 @@ fn unpack(
             // `dir` (`..`, absolute links, symlinked parents). A hard link may name a held
             // file, whose data must then be there to be read under either name.
             None => {
-                if entry.header().entry_type().is_hard_link() {
-                    for (path, file) in held.drain() {
-                        write_held(&path, &file)
-                            .map_err(|e| BuildError::Invalid(format!("cannot unpack the build context: {e}")))?;
-                    }
-                }
-                entry.unpack_in(dir).map(|_| None)
+                let linked = if entry.header().entry_type().is_hard_link() { write_out(&mut held) } else { Ok(()) };
+                linked.and_then(|()| entry.unpack_in(dir)).map(|_| None)
             }
         };
         match unpacked.map_err(|e| BuildError::Invalid(format!("cannot unpack the build context: {e}")))? {
@@ -277,7 +287,6 @@ fn regular_target<R: Read>(entry: &tar::Entry<R>, root: &Path, relative: &Path) 
 /// Writes a regular file's data in large pieces, hashing it on the way; mode and mtime from
 /// its header.
 fn unpack_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path, buf: &mut [u8]) -> std::io::Result<[u8; 32]> {
-    use std::os::unix::fs::PermissionsExt;
     let (mode, mtime) = (entry.header().mode().unwrap_or(0o644), entry.header().mtime().unwrap_or(0));
     let mut file = std::fs::File::create(target)?;
     let mut hasher = blake3::Hasher::new();
@@ -291,16 +300,13 @@ fn unpack_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path, buf: &mut [u8]
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n])?;
     }
-    file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
-    file.set_times(std::fs::FileTimes::new().set_modified(time).set_accessed(time))?;
+    set_mode_and_mtime(&file, mode, mtime)?;
     Ok(hasher.finalize().into())
 }
 
 /// Reads a regular file's data into memory, hashing it, and makes its file with its size,
 /// mode and mtime but no data.
 fn hold_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path, size: u64) -> std::io::Result<([u8; 32], HeldFile)> {
-    use std::os::unix::fs::PermissionsExt;
     let (mode, mtime) = (entry.header().mode().unwrap_or(0o644), entry.header().mtime().unwrap_or(0));
     // Hashed piece by piece as the data arrives, so the hashing keeps pace with the upload
     // instead of following it.
@@ -320,9 +326,7 @@ fn hold_file<R: Read>(entry: &mut tar::Entry<R>, target: &Path, size: u64) -> st
     let digest = hasher.finalize().into();
     let file = std::fs::File::create(target)?;
     file.set_len(size)?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
-    file.set_times(std::fs::FileTimes::new().set_modified(time).set_accessed(time))?;
+    set_mode_and_mtime(&file, mode, mtime)?;
     let meta = file.metadata()?;
     Ok((digest, HeldFile { data: Arc::new(data), mtime, dev: meta.dev(), ino: meta.ino() }))
 }
@@ -497,6 +501,26 @@ mod tests {
         assert_eq!(std::fs::read(&blob).unwrap(), data.as_bytes());
         assert_eq!(std::fs::metadata(&blob).unwrap().mtime(), 1_000_000_000);
         assert!(context.held(&blob).is_none());
+    }
+
+    #[test]
+    fn held_files_are_found_under_the_directory_as_named_through_a_symlink() {
+        let real = tempfile::tempdir().unwrap();
+        let links = tempfile::tempdir().unwrap();
+        let dir = links.path().join("context");
+        std::os::unix::fs::symlink(real.path(), &dir).unwrap();
+        let data = big('s');
+        let body = raw_tar(&[
+            ("Dockerfile", tar::EntryType::Regular, "", "FROM busybox\n"),
+            ("a", tar::EntryType::Regular, "", &data),
+        ]);
+        let context = from_body(Cursor::new(body), &dir, DEFAULT_DOCKERFILE).unwrap();
+        let mut held = Vec::new();
+        context.held(&dir.join("a")).expect("not found under the named directory").read_to_end(&mut held).unwrap();
+        assert_eq!(held, data.as_bytes());
+        assert!(context.digests.contains_key(&dir.join("a")));
+        context.materialize().unwrap();
+        assert_eq!(std::fs::read(real.path().join("a")).unwrap(), data.as_bytes());
     }
 
     #[test]

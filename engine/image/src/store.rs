@@ -556,16 +556,15 @@ impl Store {
         if !state.images.contains_key(&id) {
             return Err(StoreError::NoSuchImage(id));
         }
-        if let Some(current) = state.repos.get(&repository).and_then(|t| t.get(&tag)) {
-            if *current != id && !force {
+        match state.repos.get(&repository).and_then(|t| t.get(&tag)) {
+            // Already so: nothing to write.
+            Some(current) if *current == id => return Ok(()),
+            Some(current) if !force => {
                 return Err(StoreError::Conflict(format!(
                     "Conflict: tag {tag} is already set to image {current}, if you want to replace it, please use -f option"
-                )));
+                )))
             }
-        }
-        // Already so: nothing to write.
-        if state.repos.get(&repository).and_then(|t| t.get(&tag)) == Some(&id) {
-            return Ok(());
+            _ => {}
         }
         state.repos.entry(repository).or_default().insert(tag, id);
         self.save_repositories(&state)
